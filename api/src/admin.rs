@@ -1,0 +1,80 @@
+//! The administrative commands behind `shipit-api token …`.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+
+use crate::auth;
+use crate::db::{self, DbError, tokens::TokenRecord};
+
+/// Why a token command was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("at least one --scope is required")]
+    NoScope,
+    #[error("invalid scope {0:?}: scopes are printable ASCII")]
+    InvalidScope(String),
+    #[error("an active token is named {0:?} already: revoke it or choose another name")]
+    NameTaken(String),
+    #[error("no active token has the id {0}")]
+    NoSuchToken(i64),
+    #[error("invalid expiry {0:?}: give a duration (90d, 12h) or a date (2027-01-31T00:00:00Z)")]
+    InvalidExpiry(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Parses `--expires`: a duration from now (`90d`, `12h`, `30min`) or an RFC 3339 date.
+pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, AdminError> {
+    if let Ok(date) = DateTime::parse_from_rfc3339(text) {
+        return Ok(date.with_timezone(&Utc));
+    }
+    let duration = humantime::parse_duration(text).map_err(|_| AdminError::InvalidExpiry(text.to_owned()))?;
+    chrono::Duration::from_std(duration)
+        .ok()
+        .and_then(|duration| now.checked_add_signed(duration))
+        .ok_or_else(|| AdminError::InvalidExpiry(text.to_owned()))
+}
+
+/// Creates a token and returns it; this is the only time it exists outside its holder.
+pub async fn create_token(
+    pool: &Pool,
+    name: &str,
+    scopes: &[String],
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<String, AdminError> {
+    if scopes.is_empty() {
+        return Err(AdminError::NoScope);
+    }
+    if let Some(scope) = scopes.iter().find(|scope| !auth::is_valid_scope(scope)) {
+        return Err(AdminError::InvalidScope(scope.clone()));
+    }
+    let token = auth::generate_token();
+    db::tokens::insert(pool, name, &auth::digest(&token), scopes, expires_at)
+        .await?
+        .ok_or_else(|| AdminError::NameTaken(name.to_owned()))?;
+    tracing::info!(token.name = name, scopes = ?scopes, "token created");
+    Ok(token)
+}
+
+/// Every token, newest first.
+pub async fn list_tokens(pool: &Pool) -> Result<Vec<TokenRecord>, AdminError> {
+    Ok(db::tokens::list(pool).await?)
+}
+
+/// Revokes the token with this id.
+pub async fn revoke_token(pool: &Pool, id: i64) -> Result<(), AdminError> {
+    if !db::tokens::revoke(pool, id).await? {
+        return Err(AdminError::NoSuchToken(id));
+    }
+    tracing::info!(token.id = id, "token revoked");
+    Ok(())
+}
+
+/// The state of a token, for `token list`.
+pub fn token_state(record: &TokenRecord, now: DateTime<Utc>) -> &'static str {
+    match auth::check_usable(record, now) {
+        Ok(()) => "active",
+        Err(_) if record.revoked_at.is_some() => "revoked",
+        Err(_) => "expired",
+    }
+}

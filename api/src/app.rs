@@ -1,0 +1,139 @@
+//! The application: its state, its router with every layer, the background sweeper, and the
+//! server loop.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use deadpool_postgres::Pool;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::ApiConfig;
+use crate::error::{ApiError, ensure_problem_json};
+use crate::routes::{health, runs};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Arc<ApiConfig>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// The state of an API using `pool`.
+    pub fn new(pool: Pool, config: ApiConfig) -> Self {
+        Self { pool, config: Arc::new(config), metrics: crate::metrics::handle() }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ShipIt API", description = "Results of the ShipIt release-engineering bots, and their runs."),
+    modifiers(&BearerScheme),
+    components(schemas(shipit_shared::api_types::Problem)),
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A ShipIt API token (`shipit-api token create`); writes need the scope named by each route",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document and the router it describes.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(runs::list_runs, runs::create_run))
+        .routes(routes!(runs::get_run, runs::report_progress))
+        .routes(routes!(runs::finish_run))
+        .routes(routes!(health::heartbeat))
+        .routes(routes!(health::lbheartbeat))
+        .routes(routes!(health::version))
+        .routes(routes!(health::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+/// The complete router: routes, `/openapi.json`, and the layers every request goes through.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = api_routes();
+    let openapi = Arc::new(openapi);
+    let config = state.config.clone();
+    routes
+        .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
+        .route("/", get(index))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout()))
+        .layer(axum::middleware::map_response(ensure_problem_json))
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn index() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "name": "ShipIt API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "links": {
+            "runs": "/runs",
+            "openapi": "/openapi.json",
+            "heartbeat": "/__heartbeat__",
+            "version": "/__version__",
+            "metrics": "/metrics",
+        },
+    }))
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, while the sweeper marks silent
+/// runs failed.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(sweep_silent_runs(state.clone()));
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
+    served
+}
+
+async fn sweep_silent_runs(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs_f64(state.config.sweep_interval_secs.max(0.01)));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = runs::fail_silent_runs(&state).await {
+            tracing::warn!(%error, "cannot check open runs for their timeout");
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Queries on the `runs` table.
+
+use deadpool_postgres::Pool;
+use serde_json::{Map, Value};
+use shipit_shared::api_types::{NewRun, Run, RunFinish, RunProgress, RunQuery, RunStatus};
+use tokio_postgres::Row;
+
+use super::DbError;
+
+const COLUMNS: &str = "id, bot, trigger, parameters, status, done, total, message, counts, error_summary, \
+                       created_at, updated_at, finished_at";
+
+/// What became of an update aimed at an open run.
+#[derive(Debug)]
+pub enum RunUpdate {
+    /// The run was open and is updated.
+    Updated(Run),
+    /// No run has this id.
+    NotFound,
+    /// The run is closed already, with this status.
+    Closed(RunStatus),
+}
+
+/// Opens a run.
+pub async fn insert(pool: &Pool, run: &NewRun) -> Result<Run, DbError> {
+    let client = pool.get().await?;
+    let parameters = Value::Object(run.parameters.clone());
+    let row = client
+        .query_one(
+            &format!("INSERT INTO runs (bot, trigger, parameters) VALUES ($1, $2, $3) RETURNING {COLUMNS}"),
+            &[&run.bot, &run.trigger.as_str(), &parameters],
+        )
+        .await?;
+    to_run(&row)
+}
+
+/// One run.
+pub async fn get(pool: &Pool, id: i64) -> Result<Option<Run>, DbError> {
+    let client = pool.get().await?;
+    let row = client.query_opt(&format!("SELECT {COLUMNS} FROM runs WHERE id = $1"), &[&id]).await?;
+    row.as_ref().map(to_run).transpose()
+}
+
+/// Runs matching `query`, newest first, at most `limit` of them.
+pub async fn list(pool: &Pool, query: &RunQuery, limit: i64) -> Result<Vec<Run>, DbError> {
+    let client = pool.get().await?;
+    let status = query.status.map(RunStatus::as_str);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM runs \
+                 WHERE ($1::text IS NULL OR bot = $1) AND ($2::text IS NULL OR status = $2) \
+                   AND ($3::bigint IS NULL OR id < $3) \
+                 ORDER BY id DESC LIMIT $4"
+            ),
+            &[&query.bot, &status, &query.before, &limit],
+        )
+        .await?;
+    rows.iter().map(to_run).collect()
+}
+
+/// Records progress of an open run and resets its timeout.
+pub async fn report_progress(pool: &Pool, id: i64, progress: &RunProgress) -> Result<RunUpdate, DbError> {
+    let client = pool.get().await?;
+    let counts = Value::Object(progress.counts.clone());
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE runs SET done = COALESCE($2, done), total = COALESCE($3, total), \
+                     message = COALESCE($4, message), counts = counts || $5, updated_at = now() \
+                 WHERE id = $1 AND status = 'running' RETURNING {COLUMNS}"
+            ),
+            &[&id, &progress.done, &progress.total, &progress.message, &counts],
+        )
+        .await?;
+    update_outcome(&client, id, row).await
+}
+
+/// Closes an open run with its outcome.
+pub async fn finish(pool: &Pool, id: i64, finish: &RunFinish) -> Result<RunUpdate, DbError> {
+    let client = pool.get().await?;
+    let counts = Value::Object(finish.counts.clone());
+    let status = RunStatus::from(finish.status).as_str();
+    let row = client
+        .query_opt(
+            &format!(
+                "UPDATE runs SET status = $2, error_summary = $3, counts = counts || $4, \
+                     updated_at = now(), finished_at = now() \
+                 WHERE id = $1 AND status = 'running' RETURNING {COLUMNS}"
+            ),
+            &[&id, &status, &finish.error_summary, &counts],
+        )
+        .await?;
+    update_outcome(&client, id, row).await
+}
+
+/// Marks failed every open run that has not reported for `timeout_secs`; returns them.
+pub async fn fail_silent(pool: &Pool, timeout_secs: i64) -> Result<Vec<Run>, DbError> {
+    let client = pool.get().await?;
+    let summary = format!("no report from the bot for {timeout_secs} s: marked failed, the bot probably crashed");
+    let rows = client
+        .query(
+            &format!(
+                "UPDATE runs SET status = 'failed', finished_at = now(), updated_at = now(), \
+                     error_summary = $2 \
+                 WHERE status = 'running' AND updated_at < now() - make_interval(secs => $1) \
+                 RETURNING {COLUMNS}"
+            ),
+            &[&(timeout_secs as f64), &summary],
+        )
+        .await?;
+    rows.iter().map(to_run).collect()
+}
+
+async fn update_outcome(client: &tokio_postgres::Client, id: i64, updated: Option<Row>) -> Result<RunUpdate, DbError> {
+    if let Some(row) = updated {
+        return Ok(RunUpdate::Updated(to_run(&row)?));
+    }
+    let status = client.query_opt("SELECT status FROM runs WHERE id = $1", &[&id]).await?;
+    match status {
+        None => Ok(RunUpdate::NotFound),
+        Some(row) => Ok(RunUpdate::Closed(parse(row.get("status"))?)),
+    }
+}
+
+fn to_run(row: &Row) -> Result<Run, DbError> {
+    Ok(Run {
+        id: row.get("id"),
+        bot: row.get("bot"),
+        trigger: parse(row.get("trigger"))?,
+        parameters: object(row.get("parameters")),
+        status: parse(row.get("status"))?,
+        done: row.get("done"),
+        total: row.get("total"),
+        message: row.get("message"),
+        counts: object(row.get("counts")),
+        error_summary: row.get("error_summary"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+        finished_at: row.get("finished_at"),
+    })
+}
+
+fn parse<T: std::str::FromStr<Err = shipit_shared::api_types::UnknownName>>(name: &str) -> Result<T, DbError> {
+    name.parse().map_err(|error: shipit_shared::api_types::UnknownName| DbError::Corrupt(error.to_string()))
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,195 @@
+//! `shipit-api`: serves the API, migrates its database, and manages API tokens.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use deadpool_postgres::Pool;
+use secrecy::SecretString;
+use shipit_api::app::{self, AppState};
+use shipit_api::config::ApiConfig;
+use shipit_api::database::Database;
+use shipit_api::{admin, db};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "The ShipIt API: bot results and runs on PostgreSQL")]
+struct Cli {
+    /// A TOML configuration file (default: shipit.toml in the working directory, if any).
+    #[arg(long, env = "SHIPIT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// PostgreSQL URL; without it, a private cluster in --pg-dir is used (and started).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    database_url: Option<String>,
+    /// Data directory of the private cluster used without DATABASE_URL.
+    #[arg(long, global = true)]
+    pg_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate the database, then serve the API until interrupted.
+    Serve {
+        /// Address to listen on (also SHIPIT_LISTEN; default 127.0.0.1:8000).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the private PostgreSQL cluster used without DATABASE_URL.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (only the token, only this once).
+    Create {
+        /// Who or what holds the token (e.g. coverage-bot).
+        #[arg(long)]
+        name: String,
+        /// A scope such as project:shipit:runs/manage; a trailing * matches any suffix.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Expiry: a duration from now (90d, 12h) or a date (2027-01-31T00:00:00Z).
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never their secret).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Stop the private cluster if it is running.
+    Stop,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shipit_shared::telemetry::init();
+    let cli = Cli::parse();
+    let mut config: ApiConfig =
+        shipit_shared::config::load(cli.config.as_deref()).context("cannot load the configuration")?;
+    if let Some(url) = cli.database_url {
+        config.database_url = Some(SecretString::from(url));
+    }
+    if let Some(dir) = cli.pg_dir {
+        config.pg_dir = dir;
+    }
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            serve(config).await
+        }
+        Command::Migrate => with_database(&config, async |_| Ok(())).await,
+        Command::Token(command) => with_database(&config, async |pool| token(command, pool).await).await,
+        Command::Db(DbCommand::Stop) => {
+            let embedded = shipit_api::embedded_pg::EmbeddedPg::new(&config.pg_dir)?;
+            Ok(tokio::task::spawn_blocking(move || embedded.stop()).await??)
+        }
+    }
+}
+
+async fn serve(config: ApiConfig) -> anyhow::Result<()> {
+    let database = Database::open(&config).await?;
+    let result = async {
+        db::migrate(&database.pool).await.context("cannot migrate the database")?;
+        let listener =
+            tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        let base = format!("http://{}", listener.local_addr()?);
+        tracing::info!(listen = %base, database = %database.describe(), "ShipIt API ready");
+        let urls = format!(
+            "ShipIt API ready ({}):\n  API          {base}/\n  runs         {base}/runs\n  OpenAPI      {base}/openapi.json\n  heartbeat    {base}/__heartbeat__\n  metrics      {base}/metrics",
+            database.describe()
+        );
+        // The URLs are for whoever started the server; a closed stdout must not stop it.
+        if let Err(error) = writeln!(std::io::stdout(), "{urls}") {
+            tracing::warn!(%error, "cannot print the URLs");
+        }
+        app::serve(listener, AppState::new(database.pool.clone(), config.clone()), shutdown_signal()).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    database.close(true).await?;
+    result
+}
+
+/// Opens the database, migrates it, runs `work`, and stops the private cluster if this command
+/// started it.
+async fn with_database(config: &ApiConfig, work: impl AsyncFnOnce(&Pool) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let database = Database::open(config).await?;
+    let result = match db::migrate(&database.pool).await.context("cannot migrate the database") {
+        Ok(()) => work(&database.pool).await,
+        Err(error) => Err(error),
+    };
+    database.close(false).await?;
+    result
+}
+
+async fn token(command: TokenCommand, pool: &Pool) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        TokenCommand::Create { name, scopes, expires } => {
+            let expires_at = expires.map(|text| admin::parse_expiry(&text, chrono::Utc::now())).transpose()?;
+            let token = admin::create_token(pool, &name, &scopes, expires_at).await?;
+            writeln!(stdout, "{token}")?;
+        }
+        TokenCommand::List => {
+            let now = chrono::Utc::now();
+            writeln!(
+                stdout,
+                "{:>4}  {:<24} {:<8} {:<20} {:<20} SCOPES",
+                "ID", "NAME", "STATE", "EXPIRES", "LAST USED"
+            )?;
+            for record in admin::list_tokens(pool).await? {
+                let date = |date: Option<chrono::DateTime<chrono::Utc>>| {
+                    date.map_or("-".to_owned(), |date| date.format("%Y-%m-%d %H:%M").to_string())
+                };
+                writeln!(
+                    stdout,
+                    "{:>4}  {:<24} {:<8} {:<20} {:<20} {}",
+                    record.id,
+                    record.name,
+                    admin::token_state(&record, now),
+                    date(record.expires_at),
+                    date(record.last_used_at),
+                    record.scopes.join(" ")
+                )?;
+            }
+        }
+        TokenCommand::Revoke { id } => admin::revoke_token(pool, id).await?,
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}

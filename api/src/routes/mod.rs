@@ -1,0 +1,4 @@
+//! The HTTP handlers, one module per area.
+
+pub mod health;
+pub mod runs;

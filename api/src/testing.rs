@@ -1,0 +1,360 @@
+//! The test harness (feature `testing`): the API on port 0 with its own database, copied from a
+//! migrated template, and a proxy in front of the database that can cut it off.
+//!
+//! The server is `SHIPIT_TEST_DATABASE_URL` when set (CI points it at the machine's
+//! PostgreSQL); otherwise a private cluster in `target/shipit-test-pg`, started on first use and
+//! left running for the next tests (`shipit-api db stop --pg-dir target/shipit-test-pg` stops it).
+//! Every test gets a fresh database, dropped when its `TestApp` is; tests run in parallel, in
+//! threads or in processes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio::sync::{OnceCell, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::NoTls;
+use tokio_postgres::config::Host;
+
+use crate::app::{self, AppState};
+use crate::config::ApiConfig;
+use crate::db;
+use crate::embedded_pg::EmbeddedPg;
+
+/// Where test databases are created, and the template they are copied from.
+struct TestServer {
+    maintenance: tokio_postgres::Config,
+    template: String,
+}
+
+async fn test_server() -> &'static TestServer {
+    static SERVER: OnceCell<TestServer> = OnceCell::const_new();
+    SERVER.get_or_init(|| async { prepare_server().await.expect("cannot prepare the test database server") }).await
+}
+
+async fn prepare_server() -> anyhow::Result<TestServer> {
+    let maintenance = match std::env::var("SHIPIT_TEST_DATABASE_URL") {
+        Ok(url) => tokio_postgres::Config::from_str(&url)?,
+        Err(_) => {
+            let dir = test_cluster_dir();
+            let embedded = tokio::task::spawn_blocking(move || -> anyhow::Result<EmbeddedPg> {
+                let embedded = EmbeddedPg::new(&dir)?
+                    .with_setting("fsync", "off")
+                    .with_setting("synchronous_commit", "off")
+                    .with_setting("full_page_writes", "off");
+                embedded.ensure_running()?;
+                Ok(embedded)
+            })
+            .await??;
+            embedded.pg_config("postgres")
+        }
+    };
+    let template = format!("shipit_template_{}", db::migrations_fingerprint());
+    build_template(&maintenance, &template).await?;
+    Ok(TestServer { maintenance, template })
+}
+
+fn test_cluster_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    target.join("shipit-test-pg")
+}
+
+/// Creates and migrates the template unless it exists. An advisory lock serialises test
+/// processes; the template appears under its name only once complete.
+async fn build_template(maintenance: &tokio_postgres::Config, template: &str) -> anyhow::Result<()> {
+    const TEMPLATE_LOCK: i64 = 0x5445_4d50_4c54; // "TEMPLT"
+    let (client, connection) = maintenance.connect(NoTls).await?;
+    tokio::spawn(connection);
+    client.execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK]).await?;
+    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template]).await?.is_some();
+    if !exists {
+        let building = format!("{template}_building");
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db::quote_identifier(&building)))
+            .await?;
+        client.batch_execute(&format!("CREATE DATABASE {}", db::quote_identifier(&building))).await?;
+        let mut config = maintenance.clone();
+        config.dbname(&building);
+        let pool = db::pool(config, 1, Duration::from_secs(10));
+        db::migrate(&pool).await?;
+        pool.close();
+        client
+            .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", &[&building])
+            .await?;
+        client
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                db::quote_identifier(&building),
+                db::quote_identifier(template)
+            ))
+            .await?;
+    }
+    client.execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK]).await?;
+    Ok(())
+}
+
+/// A database of one test, dropped with it.
+pub struct TestDatabase {
+    name: String,
+    config: tokio_postgres::Config,
+    maintenance: tokio_postgres::Config,
+}
+
+impl TestDatabase {
+    /// A fresh, migrated database.
+    pub async fn create() -> Self {
+        Self::create_from(&test_server().await.template).await
+    }
+
+    /// A fresh database with no tables at all, to test migrations.
+    pub async fn create_empty() -> Self {
+        Self::create_from("template0").await
+    }
+
+    async fn create_from(template: &str) -> Self {
+        let server = test_server().await;
+        let name = format!("shipit_test_{}", uuid::Uuid::new_v4().simple());
+        let (client, connection) = server.maintenance.connect(NoTls).await.expect("cannot connect to the test server");
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                db::quote_identifier(&name),
+                db::quote_identifier(template)
+            ))
+            .await
+            .expect("cannot create a test database");
+        let mut config = server.maintenance.clone();
+        config.dbname(&name);
+        Self { name, config, maintenance: server.maintenance.clone() }
+    }
+
+    /// Connection settings of this database.
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let maintenance = self.maintenance.clone();
+        // Drop cannot await, and the test's runtime may be shutting down: use a runtime of
+        // its own on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = maintenance.connect(NoTls).await.ok()?;
+                tokio::spawn(connection);
+                let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db::quote_identifier(&name));
+                client.batch_execute(&statement).await.ok()
+            })
+        });
+        let _best_effort = dropped.join();
+    }
+}
+
+/// What a proxy does with connections to the database.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum ProxyMode {
+    /// Pass them through.
+    Forward,
+    /// Cut open connections and refuse new ones: the database is down.
+    Refuse,
+    /// Cut open connections and accept new ones without ever answering: the database hangs.
+    Stall,
+}
+
+/// A TCP proxy between the API and its database, to take the database away and bring it back.
+pub struct DbProxy {
+    address: SocketAddr,
+    mode: watch::Sender<ProxyMode>,
+    task: JoinHandle<()>,
+}
+
+impl DbProxy {
+    /// A proxy to the server `target` points to.
+    pub async fn start(target: &tokio_postgres::Config) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the proxy");
+        let address = listener.local_addr().expect("the proxy has an address");
+        let upstream = Upstream::of(target);
+        let (mode, watcher) = watch::channel(ProxyMode::Forward);
+        let task = tokio::spawn(async move {
+            while let Ok((incoming, _)) = listener.accept().await {
+                tokio::spawn(proxy_connection(incoming, upstream.clone(), watcher.clone()));
+            }
+        });
+        Self { address, mode, task }
+    }
+
+    /// Changes what the proxy does; open connections are cut unless the mode is `Forward`.
+    pub fn set_mode(&self, mode: ProxyMode) {
+        self.mode.send_replace(mode);
+    }
+
+    /// `target`'s settings, redirected through the proxy.
+    pub fn redirect(&self, target: &tokio_postgres::Config) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config.host("127.0.0.1").port(self.address.port());
+        if let Some(user) = target.get_user() {
+            config.user(user);
+        }
+        if let Some(password) = target.get_password() {
+            config.password(password);
+        }
+        if let Some(dbname) = target.get_dbname() {
+            config.dbname(dbname);
+        }
+        config
+    }
+}
+
+impl Drop for DbProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Upstream {
+    Tcp(String, u16),
+    Unix(PathBuf),
+}
+
+impl Upstream {
+    fn of(config: &tokio_postgres::Config) -> Self {
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        match config.get_hosts().first() {
+            Some(Host::Unix(dir)) => Self::Unix(dir.join(format!(".s.PGSQL.{port}"))),
+            Some(Host::Tcp(host)) => Self::Tcp(host.clone(), port),
+            None => Self::Tcp("localhost".to_owned(), port),
+        }
+    }
+}
+
+async fn proxy_connection(mut incoming: TcpStream, upstream: Upstream, mut mode: watch::Receiver<ProxyMode>) {
+    let current = *mode.borrow_and_update();
+    match current {
+        ProxyMode::Refuse => {}
+        ProxyMode::Stall => {
+            let _changed = mode.changed().await;
+        }
+        ProxyMode::Forward => {
+            let forwarded = async {
+                match upstream {
+                    Upstream::Tcp(host, port) => {
+                        let mut outgoing = TcpStream::connect((host.as_str(), port)).await?;
+                        tokio::io::copy_bidirectional(&mut incoming, &mut outgoing).await
+                    }
+                    Upstream::Unix(path) => {
+                        let mut outgoing = UnixStream::connect(path).await?;
+                        tokio::io::copy_bidirectional(&mut incoming, &mut outgoing).await
+                    }
+                }
+            };
+            tokio::select! {
+                _ = forwarded => {}
+                _ = mode.wait_for(|mode| *mode != ProxyMode::Forward) => {}
+            }
+        }
+    }
+}
+
+/// A running API for one test.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// The state the API runs with (its pool reaches the test database directly or through
+    /// the proxy).
+    pub state: AppState,
+    /// A plain HTTP client.
+    pub client: reqwest::Client,
+    proxy: Option<DbProxy>,
+    server: JoinHandle<()>,
+    database: TestDatabase,
+}
+
+/// How to start a [`TestApp`].
+#[derive(Default)]
+pub struct TestAppBuilder {
+    config: ApiConfig,
+    through_proxy: bool,
+}
+
+impl TestAppBuilder {
+    /// Changes the API's configuration.
+    pub fn configure(mut self, change: impl FnOnce(&mut ApiConfig)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Puts a [`DbProxy`] between the API and its database.
+    pub fn through_proxy(mut self) -> Self {
+        self.through_proxy = true;
+        self
+    }
+
+    /// Creates the database and starts the API on a free port.
+    pub async fn spawn(self) -> TestApp {
+        let database = TestDatabase::create().await;
+        let proxy = if self.through_proxy { Some(DbProxy::start(database.config()).await) } else { None };
+        let pg_config =
+            proxy.as_ref().map_or_else(|| database.config().clone(), |proxy| proxy.redirect(database.config()));
+        let pool = db::pool(pg_config, 4, self.config.db_timeout());
+        let state = AppState::new(pool, self.config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the API");
+        let base_url = format!("http://{}", listener.local_addr().expect("the API has an address"));
+        let server = tokio::spawn({
+            let state = state.clone();
+            async move {
+                app::serve(listener, state, std::future::pending()).await.expect("the API stopped");
+            }
+        });
+        TestApp { base_url, state, client: reqwest::Client::new(), proxy, server, database }
+    }
+}
+
+impl TestApp {
+    /// The API with the default configuration, straight on its database.
+    pub async fn spawn() -> Self {
+        Self::builder().spawn().await
+    }
+
+    /// A builder to change the configuration or add the proxy.
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    /// The absolute URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A new token with these scopes.
+    pub async fn token(&self, scopes: &[&str]) -> String {
+        let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let scopes: Vec<String> = scopes.iter().map(|scope| (*scope).to_owned()).collect();
+        crate::admin::create_token(&self.state.pool, &name, &scopes, None).await.expect("cannot create a token")
+    }
+
+    /// The proxy in front of the database; panics unless built `through_proxy`.
+    pub fn proxy(&self) -> &DbProxy {
+        self.proxy.as_ref().expect("this TestApp was built without a proxy")
+    }
+
+    /// Connection settings of the test database, bypassing any proxy.
+    pub fn database_config(&self) -> &tokio_postgres::Config {
+        self.database.config()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.state.pool.close();
+    }
+}

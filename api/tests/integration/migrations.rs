@@ -1,0 +1,27 @@
+//! Migrations from an empty database.
+
+use shipit_api::db;
+use shipit_api::testing::TestDatabase;
+
+#[tokio::test]
+async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing() {
+    let database = TestDatabase::create_empty().await;
+    let pool = db::pool(database.config().clone(), 2, std::time::Duration::from_secs(5));
+    let tables = async || -> Vec<String> {
+        let client = pool.get().await.unwrap();
+        let rows = client
+            .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", &[])
+            .await
+            .unwrap();
+        rows.iter().map(|row| row.get(0)).collect()
+    };
+    assert!(tables().await.is_empty());
+
+    db::migrate(&pool).await.unwrap();
+    let after_first = tables().await;
+    db::migrate(&pool).await.unwrap();
+
+    assert_eq!(after_first, ["api_tokens", "refinery_schema_history", "runs"]);
+    assert_eq!(tables().await, after_first);
+    pool.close();
+}

@@ -1,0 +1,165 @@
+//! The HTTP client for upstream services (Bugzilla, Taskcluster, Phabricator, the ShipIt API).
+//!
+//! Every request has a timeout. Server errors (5xx), timeouts and connection failures are retried
+//! with exponential backoff and jitter; client errors (4xx) never are, since repeating them cannot
+//! help.
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::{Request, RequestBuilder, Response, StatusCode};
+
+/// How often and how patiently a request is retried.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first one included.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; it doubles for each later one.
+    pub initial_backoff: Duration,
+    /// Upper bound of a single wait.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_attempts: 4, initial_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(20) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: half of it fixed, half random ("equal jitter"), so
+    /// that many clients failing together do not retry together.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exponential = self.initial_backoff.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
+        let capped = exponential.min(self.max_backoff);
+        let half = capped / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
+    }
+}
+
+/// Why an upstream request failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The request could not be built (bad URL, body that cannot be serialised).
+    #[error("cannot build request: {0}")]
+    Build(#[source] reqwest::Error),
+    /// The upstream kept answering with a server error.
+    #[error("{url} answered {status} after {attempts} attempt(s)")]
+    ServerError { url: String, status: StatusCode, attempts: u32 },
+    /// The upstream timed out or could not be reached, on every attempt.
+    #[error("{url} failed after {attempts} attempt(s): {source}")]
+    Transport {
+        url: String,
+        attempts: u32,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The upstream answered with a client error, which is not retried.
+    #[error("{url} answered {status}: {body}")]
+    ClientError { url: String, status: StatusCode, body: String },
+    /// The answer was not the JSON we expected.
+    #[error("cannot decode the answer of {url}: {source}")]
+    Decode {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+/// A `reqwest::Client` with a timeout and a retry policy.
+#[derive(Clone, Debug)]
+pub struct UpstreamClient {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl UpstreamClient {
+    /// A client whose requests time out after `timeout` and are retried as `retry` says.
+    pub fn new(timeout: Duration, retry: RetryPolicy) -> Result<Self, HttpError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("shipit/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(HttpError::Build)?;
+        Ok(Self { client, retry })
+    }
+
+    /// The inner client, to build requests with.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the request, retrying server errors, timeouts and connection errors. Any answer
+    /// below 500 is returned as it is, 4xx included, for the caller to judge.
+    pub async fn send(&self, request: RequestBuilder) -> Result<Response, HttpError> {
+        let request = request.build().map_err(HttpError::Build)?;
+        let url = redacted_url(&request);
+        let mut original = Some(request);
+        let mut attempt = 1;
+        loop {
+            // Each attempt sends a copy while more attempts remain; a streaming body cannot be
+            // copied, so such a request gets a single attempt.
+            let copy = original.as_ref().and_then(Request::try_clone).filter(|_| attempt < self.retry.max_attempts);
+            let can_retry = copy.is_some();
+            let Some(this_attempt) = copy.or_else(|| original.take()) else {
+                unreachable!("the original request is only taken for the last attempt");
+            };
+            match self.client.execute(this_attempt).await {
+                Ok(response) if response.status().is_server_error() && can_retry => {
+                    tracing::warn!(
+                        url,
+                        status = response.status().as_u16(),
+                        attempt,
+                        "upstream server error, retrying"
+                    );
+                }
+                Ok(response) if response.status().is_server_error() => {
+                    return Err(HttpError::ServerError { url, status: response.status(), attempts: attempt });
+                }
+                Ok(response) => return Ok(response),
+                Err(error) if is_transient(&error) && can_retry => {
+                    tracing::warn!(url, %error, attempt, "upstream unreachable, retrying");
+                }
+                Err(error) if is_transient(&error) => {
+                    return Err(HttpError::Transport { url, attempts: attempt, source: error });
+                }
+                Err(error) => return Err(HttpError::Build(error)),
+            }
+            tokio::time::sleep(self.retry.backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// Sends the request and decodes a successful JSON answer; a 4xx becomes
+    /// [`HttpError::ClientError`] with the start of the body.
+    pub async fn send_json<T: serde::de::DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, HttpError> {
+        let response = self.send(request).await?;
+        let url = response.url().to_string();
+        let response = error_for_client_status(response).await?;
+        response.json().await.map_err(|source| HttpError::Decode { url, source })
+    }
+}
+
+/// Turns a 4xx answer into [`HttpError::ClientError`], keeping the start of its body.
+pub async fn error_for_client_status(response: Response) -> Result<Response, HttpError> {
+    let status = response.status();
+    if !status.is_client_error() {
+        return Ok(response);
+    }
+    let url = response.url().to_string();
+    let mut body = response.text().await.unwrap_or_default();
+    body.truncate(body.floor_char_boundary(500));
+    Err(HttpError::ClientError { url, status, body })
+}
+
+fn is_transient(error: &reqwest::Error) -> bool {
+    error.is_timeout() || error.is_connect() || error.is_request()
+}
+
+/// The URL without its query string, which may carry an API key.
+fn redacted_url(request: &Request) -> String {
+    let mut url = request.url().clone();
+    url.set_query(None);
+    url.to_string()
+}

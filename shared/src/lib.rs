@@ -1,0 +1,8 @@
+//! The common library of the ShipIt bots and API: configuration, logging, the retrying HTTP
+//! client for upstream services, the API's wire types and the typed API client bots use.
+
+pub mod api_client;
+pub mod api_types;
+pub mod config;
+pub mod http;
+pub mod telemetry;
