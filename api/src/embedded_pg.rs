@@ -38,6 +38,12 @@ pub enum EmbeddedPgError {
     /// Running as root, and no unprivileged user to run the server as.
     #[error("running as root and neither the `postgres` nor the `nobody` user exists to run PostgreSQL as")]
     NoUnprivilegedUser,
+    /// As root, the server runs as an unprivileged user, who cannot reach the data directory.
+    #[error(
+        "PostgreSQL runs as the unprivileged user `{user}` (initdb refuses root), who cannot enter {dir}: \
+         choose a data directory it can reach (--pg-dir or SHIPIT_PG_DIR), or allow it in (chmod o+x {dir})"
+    )]
+    Unreachable { user: String, dir: PathBuf },
     /// A PostgreSQL program failed.
     #[error("`{command}` failed ({status}): {output}{hint}")]
     CommandFailed { command: String, status: String, output: String, hint: &'static str },
@@ -59,6 +65,10 @@ impl EmbeddedPg {
         fs::create_dir_all(data_dir).map_err(io_error("cannot create", data_dir))?;
         let data_dir = fs::canonicalize(data_dir).map_err(io_error("cannot resolve", data_dir))?;
         let run_as = if Uid::effective().is_root() { Some(unprivileged_user()?) } else { None };
+        if let Some(user) = &run_as {
+            check_reachable(&data_dir, user)?;
+        }
+        let run_as = run_as.map(|user| (user.uid, user.gid));
         Ok(Self { data_dir, bin_dir, run_as, settings: Vec::new() })
     }
 
@@ -236,12 +246,33 @@ fn find_bin_dir() -> Option<PathBuf> {
     versions.pop().map(|(_, dir)| dir)
 }
 
-fn unprivileged_user() -> Result<(Uid, Gid), EmbeddedPgError> {
+fn unprivileged_user() -> Result<User, EmbeddedPgError> {
     ["postgres", "nobody"]
         .iter()
         .find_map(|name| User::from_name(name).ok().flatten())
-        .map(|user| (user.uid, user.gid))
         .ok_or(EmbeddedPgError::NoUnprivilegedUser)
+}
+
+/// Checks that `user` may enter every parent directory of `data_dir` (the data directory itself
+/// is given to them). Supplementary groups are not considered: a rare setup, which then fails
+/// later with the server's own message.
+fn check_reachable(data_dir: &Path, user: &User) -> Result<(), EmbeddedPgError> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in data_dir.ancestors().skip(1) {
+        let metadata = fs::metadata(dir).map_err(io_error("cannot inspect", dir))?;
+        let mode = metadata.mode();
+        let can_enter = if metadata.uid() == user.uid.as_raw() {
+            mode & 0o100 != 0
+        } else if metadata.gid() == user.gid.as_raw() {
+            mode & 0o010 != 0
+        } else {
+            mode & 0o001 != 0
+        };
+        if !can_enter {
+            return Err(EmbeddedPgError::Unreachable { user: user.name.clone(), dir: dir.to_owned() });
+        }
+    }
+    Ok(())
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EmbeddedPgError {

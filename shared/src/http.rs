@@ -163,3 +163,138 @@ fn redacted_url(request: &Request) -> String {
     url.set_query(None);
     url.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+    use super::*;
+
+    fn client(timeout: Duration) -> UpstreamClient {
+        let retry = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+        };
+        UpstreamClient::new(timeout, retry).unwrap()
+    }
+
+    /// Answers with the given statuses in turn, then with the last one.
+    struct Sequence {
+        statuses: Vec<u16>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Respond for Sequence {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            let status = self.statuses[call.min(self.statuses.len() - 1)];
+            ResponseTemplate::new(status).set_body_json(serde_json::json!({"call": call}))
+        }
+    }
+
+    async fn server(statuses: &[u16]) -> (MockServer, Arc<AtomicUsize>) {
+        let server = MockServer::start().await;
+        let calls = Arc::new(AtomicUsize::new(0));
+        Mock::given(method("GET"))
+            .and(path("/bug"))
+            .respond_with(Sequence { statuses: statuses.to_vec(), calls: calls.clone() })
+            .mount(&server)
+            .await;
+        (server, calls)
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_until_an_answer_comes() {
+        let (server, calls) = server(&[503, 502, 200]).await;
+        let client = client(Duration::from_secs(5));
+
+        let body: serde_json::Value =
+            client.send_json(client.client().get(format!("{}/bug", server.uri()))).await.unwrap();
+
+        assert_eq!(body["call"], 2);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn server_errors_on_every_attempt_fail_with_the_last_status() {
+        let (server, calls) = server(&[500]).await;
+        let client = client(Duration::from_secs(5));
+
+        let error = client.send(client.client().get(format!("{}/bug?api_key=secret", server.uri()))).await.unwrap_err();
+
+        assert!(matches!(error, HttpError::ServerError { status, attempts: 3, .. } if status == 500), "{error:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert!(!error.to_string().contains("secret"), "the query string is kept out of errors: {error}");
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_never_retried() {
+        for status in [400, 401, 403, 404, 429] {
+            let (server, calls) = server(&[status]).await;
+            let client = client(Duration::from_secs(5));
+
+            let error = client
+                .send_json::<serde_json::Value>(client.client().get(format!("{}/bug", server.uri())))
+                .await
+                .unwrap_err();
+
+            assert!(matches!(error, HttpError::ClientError { .. }), "{status}: {error:?}");
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "{status} was retried");
+        }
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_retried_then_reported() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let client = client(Duration::from_millis(200));
+
+        let error = client.send(client.client().get(format!("{}/slow", server.uri()))).await.unwrap_err();
+
+        assert!(
+            matches!(error, HttpError::Transport { attempts: 3, ref source, .. } if source.is_timeout()),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_then_reported() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let client = client(Duration::from_secs(1));
+
+        let error = client.send(client.client().get(format!("http://{address}/"))).await.unwrap_err();
+
+        assert!(
+            matches!(error, HttpError::Transport { attempts: 3, ref source, .. } if source.is_connect()),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_with_jitter_and_stays_capped() {
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            let first = policy.backoff(1);
+            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first), "{first:?}");
+            let third = policy.backoff(3);
+            assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third), "{third:?}");
+            let capped = policy.backoff(30);
+            assert!((Duration::from_millis(500)..=Duration::from_secs(1)).contains(&capped), "{capped:?}");
+        }
+    }
+}

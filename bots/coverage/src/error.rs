@@ -1,0 +1,32 @@
+//! The library's single error type.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can make a merge fail. Each variant names the input it is about, so that a
+/// failure in a run over hundreds of artifacts points at the one to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    #[error("input not found: {}", .0.display())]
+    NotFound(PathBuf),
+    #[error("cannot read {input}: {source}")]
+    Io {
+        input: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{input} is not a readable zip archive: {source}")]
+    Zip {
+        input: String,
+        #[source]
+        source: zip::result::ZipError,
+    },
+    #[error("{input} is not an lcov tracefile: {reason}")]
+    NotLcov { input: String, reason: String },
+    #[error("{input}:{line}: malformed record: {message}")]
+    Malformed { input: String, line: u64, message: String },
+    #[error("invalid prefix map {0:?}: expected FROM=TO with a non-empty FROM")]
+    InvalidPrefixMap(String),
+    #[error("cannot write the output: {0}")]
+    Output(#[source] io::Error),
+}

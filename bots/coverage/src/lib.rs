@@ -1,0 +1,18 @@
+//! The coverage bot's library: an offline, parallel merge of lcov tracefiles into covdir, lcov
+//! or summary reports.
+
+pub mod covdir;
+pub mod error;
+pub mod inputs;
+pub mod lcov;
+pub mod merge;
+pub mod output;
+pub mod paths;
+pub mod report;
+
+pub use error::CoverageError;
+pub use inputs::{Input, discover};
+pub use lcov::{ParseOptions, ParseStats, parse_bytes, parse_reader, parse_reader_with_buffer};
+pub use merge::{MergeOutcome, merge_inputs};
+pub use paths::PrefixMap;
+pub use report::Report;

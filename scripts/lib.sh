@@ -1,0 +1,51 @@
+# Helpers shared by the scripts in this directory and by .ci/run (sourced, not run).
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+require_cargo() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        say "cargo not found: install the Rust toolchain (https://rustup.rs); rust-toolchain.toml pins 1.95.0"
+        exit 1
+    fi
+}
+
+# Installs Debian packages, as root or through passwordless sudo; otherwise says what to run.
+apt_install() {
+    local prefix=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            prefix=(sudo)
+        else
+            say "missing Debian package(s): $*. Install them with: sudo apt-get install $*"
+            exit 1
+        fi
+    fi
+    say "installing $* with apt-get"
+    "${prefix[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${prefix[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The directory holding the PostgreSQL server programs (initdb, pg_ctl), if any.
+pg_server_bindir() {
+    local dir
+    if command -v pg_config >/dev/null 2>&1; then
+        dir=$(pg_config --bindir 2>/dev/null || true)
+        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            echo "$dir"
+            return
+        fi
+    fi
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+            echo "$dir"
+            return
+        fi
+    done
+}
+
+# The API's private cluster needs the server programs; the Debian package is `postgresql`.
+ensure_postgres_installed() {
+    if [ -z "$(pg_server_bindir)" ]; then
+        apt_install postgresql
+    fi
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: formatting, lints, unit and integration tests.
+#
+# Tests need a PostgreSQL server: SHIPIT_TEST_DATABASE_URL when set (a superuser URL, e.g.
+# postgresql://postgres@127.0.0.1:5432/postgres), otherwise a private cluster in
+# target/shipit-test-pg that this script stops at the end. Nothing else needs configuring.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+require_cargo
+ensure_postgres_installed
+
+stop_test_cluster() {
+    if [ -f target/shipit-test-pg/PG_VERSION ] && [ -x target/debug/shipit-api ]; then
+        target/debug/shipit-api db stop --pg-dir target/shipit-test-pg || true
+    fi
+}
+trap stop_test_cluster EXIT
+
+say "cargo fmt --check"
+cargo fmt --all --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo test"
+cargo test --workspace --locked
