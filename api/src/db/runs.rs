@@ -7,8 +7,45 @@ use tokio_postgres::Row;
 
 use super::DbError;
 
-const COLUMNS: &str = "id, bot, trigger, parameters, status, done, total, message, counts, error_summary, \
-                       created_at, updated_at, finished_at";
+macro_rules! columns {
+    () => {
+        "id, bot, trigger, parameters, status, done, total, message, counts, error_summary, \
+         created_at, updated_at, finished_at"
+    };
+}
+
+const INSERT: &str = concat!("INSERT INTO runs (bot, trigger, parameters) VALUES ($1, $2, $3) RETURNING ", columns!());
+
+const SELECT_ONE: &str = concat!("SELECT ", columns!(), " FROM runs WHERE id = $1");
+
+const SELECT_PAGE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM runs \
+     WHERE ($1::text IS NULL OR bot = $1) AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3) \
+     ORDER BY id DESC LIMIT $4"
+);
+
+const REPORT_PROGRESS: &str = concat!(
+    "UPDATE runs SET done = COALESCE($2, done), total = COALESCE($3, total), message = COALESCE($4, message), \
+         counts = counts || $5, updated_at = now() \
+     WHERE id = $1 AND status = 'running' RETURNING ",
+    columns!()
+);
+
+const FINISH: &str = concat!(
+    "UPDATE runs SET status = $2, error_summary = $3, counts = counts || $4, updated_at = now(), finished_at = now() \
+     WHERE id = $1 AND status = 'running' RETURNING ",
+    columns!()
+);
+
+const FAIL_SILENT: &str = concat!(
+    "UPDATE runs SET status = 'failed', finished_at = now(), updated_at = now(), error_summary = $2 \
+     WHERE status = 'running' AND updated_at < now() - make_interval(secs => $1) RETURNING ",
+    columns!()
+);
+
+const SELECT_STATUS: &str = "SELECT status FROM runs WHERE id = $1";
 
 /// What became of an update aimed at an open run.
 #[derive(Debug)]
@@ -25,37 +62,23 @@ pub enum RunUpdate {
 pub async fn insert(pool: &Pool, run: &NewRun) -> Result<Run, DbError> {
     let client = pool.get().await?;
     let parameters = Value::Object(run.parameters.clone());
-    let row = client
-        .query_one(
-            &format!("INSERT INTO runs (bot, trigger, parameters) VALUES ($1, $2, $3) RETURNING {COLUMNS}"),
-            &[&run.bot, &run.trigger.as_str(), &parameters],
-        )
-        .await?;
-    to_run(&row)
+    let statement = client.prepare_cached(INSERT).await?;
+    to_run(&client.query_one(&statement, &[&run.bot, &run.trigger.as_str(), &parameters]).await?)
 }
 
 /// One run.
 pub async fn get(pool: &Pool, id: i64) -> Result<Option<Run>, DbError> {
     let client = pool.get().await?;
-    let row = client.query_opt(&format!("SELECT {COLUMNS} FROM runs WHERE id = $1"), &[&id]).await?;
-    row.as_ref().map(to_run).transpose()
+    let statement = client.prepare_cached(SELECT_ONE).await?;
+    client.query_opt(&statement, &[&id]).await?.as_ref().map(to_run).transpose()
 }
 
 /// Runs matching `query`, newest first, at most `limit` of them.
 pub async fn list(pool: &Pool, query: &RunQuery, limit: i64) -> Result<Vec<Run>, DbError> {
     let client = pool.get().await?;
     let status = query.status.map(RunStatus::as_str);
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {COLUMNS} FROM runs \
-                 WHERE ($1::text IS NULL OR bot = $1) AND ($2::text IS NULL OR status = $2) \
-                   AND ($3::bigint IS NULL OR id < $3) \
-                 ORDER BY id DESC LIMIT $4"
-            ),
-            &[&query.bot, &status, &query.before, &limit],
-        )
-        .await?;
+    let statement = client.prepare_cached(SELECT_PAGE).await?;
+    let rows = client.query(&statement, &[&query.bot, &status, &query.before, &limit]).await?;
     rows.iter().map(to_run).collect()
 }
 
@@ -63,16 +86,8 @@ pub async fn list(pool: &Pool, query: &RunQuery, limit: i64) -> Result<Vec<Run>,
 pub async fn report_progress(pool: &Pool, id: i64, progress: &RunProgress) -> Result<RunUpdate, DbError> {
     let client = pool.get().await?;
     let counts = Value::Object(progress.counts.clone());
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE runs SET done = COALESCE($2, done), total = COALESCE($3, total), \
-                     message = COALESCE($4, message), counts = counts || $5, updated_at = now() \
-                 WHERE id = $1 AND status = 'running' RETURNING {COLUMNS}"
-            ),
-            &[&id, &progress.done, &progress.total, &progress.message, &counts],
-        )
-        .await?;
+    let statement = client.prepare_cached(REPORT_PROGRESS).await?;
+    let row = client.query_opt(&statement, &[&id, &progress.done, &progress.total, &progress.message, &counts]).await?;
     update_outcome(&client, id, row).await
 }
 
@@ -81,16 +96,8 @@ pub async fn finish(pool: &Pool, id: i64, finish: &RunFinish) -> Result<RunUpdat
     let client = pool.get().await?;
     let counts = Value::Object(finish.counts.clone());
     let status = RunStatus::from(finish.status).as_str();
-    let row = client
-        .query_opt(
-            &format!(
-                "UPDATE runs SET status = $2, error_summary = $3, counts = counts || $4, \
-                     updated_at = now(), finished_at = now() \
-                 WHERE id = $1 AND status = 'running' RETURNING {COLUMNS}"
-            ),
-            &[&id, &status, &finish.error_summary, &counts],
-        )
-        .await?;
+    let statement = client.prepare_cached(FINISH).await?;
+    let row = client.query_opt(&statement, &[&id, &status, &finish.error_summary, &counts]).await?;
     update_outcome(&client, id, row).await
 }
 
@@ -98,26 +105,21 @@ pub async fn finish(pool: &Pool, id: i64, finish: &RunFinish) -> Result<RunUpdat
 pub async fn fail_silent(pool: &Pool, timeout_secs: i64) -> Result<Vec<Run>, DbError> {
     let client = pool.get().await?;
     let summary = format!("no report from the bot for {timeout_secs} s: marked failed, the bot probably crashed");
-    let rows = client
-        .query(
-            &format!(
-                "UPDATE runs SET status = 'failed', finished_at = now(), updated_at = now(), \
-                     error_summary = $2 \
-                 WHERE status = 'running' AND updated_at < now() - make_interval(secs => $1) \
-                 RETURNING {COLUMNS}"
-            ),
-            &[&(timeout_secs as f64), &summary],
-        )
-        .await?;
+    let statement = client.prepare_cached(FAIL_SILENT).await?;
+    let rows = client.query(&statement, &[&(timeout_secs as f64), &summary]).await?;
     rows.iter().map(to_run).collect()
 }
 
-async fn update_outcome(client: &tokio_postgres::Client, id: i64, updated: Option<Row>) -> Result<RunUpdate, DbError> {
+async fn update_outcome(
+    client: &deadpool_postgres::Client,
+    id: i64,
+    updated: Option<Row>,
+) -> Result<RunUpdate, DbError> {
     if let Some(row) = updated {
         return Ok(RunUpdate::Updated(to_run(&row)?));
     }
-    let status = client.query_opt("SELECT status FROM runs WHERE id = $1", &[&id]).await?;
-    match status {
+    let statement = client.prepare_cached(SELECT_STATUS).await?;
+    match client.query_opt(&statement, &[&id]).await? {
         None => Ok(RunUpdate::NotFound),
         Some(row) => Ok(RunUpdate::Closed(parse(row.get("status"))?)),
     }
