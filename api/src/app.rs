@@ -12,6 +12,7 @@ use axum::routing::get;
 use deadpool_postgres::Pool;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -20,7 +21,8 @@ use utoipa_axum::routes;
 
 use crate::config::ApiConfig;
 use crate::error::{ApiError, ensure_problem_json};
-use crate::routes::{health, runs};
+use crate::routes::{coverage, health, runs};
+use shipit_shared::http::{RetryPolicy, UpstreamClient};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -28,12 +30,16 @@ pub struct AppState {
     pub pool: Pool,
     pub config: Arc<ApiConfig>,
     pub metrics: PrometheusHandle,
+    /// The client for upstream services the API itself asks (the pushlog).
+    pub upstream: UpstreamClient,
 }
 
 impl AppState {
     /// The state of an API using `pool`.
     pub fn new(pool: Pool, config: ApiConfig) -> Self {
-        Self { pool, config: Arc::new(config), metrics: crate::metrics::handle() }
+        let upstream = UpstreamClient::new(Duration::from_secs(10), RetryPolicy::default())
+            .expect("an HTTP client with default TLS settings always builds");
+        Self { pool, config: Arc::new(config), metrics: crate::metrics::handle(), upstream }
     }
 }
 
@@ -66,8 +72,18 @@ impl utoipa::Modify for BearerScheme {
 }
 
 /// The OpenAPI document and the router it describes.
-fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    // Coverage reports are far larger than anything else: they get their own body limit.
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(coverage::upload_report))
+        .layer(DefaultBodyLimit::max(config.coverage_upload_limit_bytes));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(uploads)
+        .routes(routes!(coverage::latest))
+        .routes(routes!(coverage::path))
+        .routes(routes!(coverage::history))
+        .routes(routes!(coverage::filters))
+        .routes(routes!(coverage::zero))
         .routes(routes!(runs::list_runs, runs::create_run))
         .routes(routes!(runs::get_run, runs::report_progress))
         .routes(routes!(runs::finish_run))
@@ -80,12 +96,12 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().1
+    api_routes(&ApiConfig::default()).1
 }
 
 /// The complete router: routes, `/openapi.json`, and the layers every request goes through.
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = api_routes();
+    let (routes, openapi) = api_routes(&state.config);
     let openapi = Arc::new(openapi);
     let config = state.config.clone();
     routes
@@ -94,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(RequestDecompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout()))
         .layer(axum::middleware::map_response(ensure_problem_json))
         .layer(axum::middleware::from_fn(crate::metrics::track_requests))

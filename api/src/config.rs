@@ -32,6 +32,10 @@ pub struct ApiConfig {
     pub pool_size: usize,
     /// Longest wait for a database connection.
     pub db_timeout_secs: u64,
+    /// Largest coverage report accepted, in bytes once decompressed.
+    pub coverage_upload_limit_bytes: usize,
+    /// hg.mozilla.org, whose pushlog places a changeset without a coverage report.
+    pub hgmo_url: String,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +51,8 @@ impl Default for ApiConfig {
             sweep_interval_secs: 60.0,
             pool_size: 16,
             db_timeout_secs: 5,
+            coverage_upload_limit_bytes: 1024 * 1024 * 1024,
+            hgmo_url: "https://hg.mozilla.org".to_owned(),
         }
     }
 }

@@ -31,16 +31,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             ));
         }
         let bytes = Bytes::from_request(request, state).await.map_err(body_error)?;
-        let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(deserializer) {
-            Ok(value) => Ok(Self(value)),
-            Err(error) => {
-                let field = error.path().to_string();
-                let detail = format!("invalid JSON body: {}", error.inner());
-                Err(if field == "." { ApiError::bad_request(detail) } else { ApiError::invalid_field(field, detail) })
-            }
-        }
+        parse_json(&bytes).map(Self)
     }
+}
+
+/// Parses a JSON body; an error is a 400 naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let detail = format!("invalid JSON body: {}", error.inner());
+        if field == "." { ApiError::bad_request(detail) } else { ApiError::invalid_field(field, detail) }
+    })
 }
 
 fn body_error(rejection: BytesRejection) -> ApiError {

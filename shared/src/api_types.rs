@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+pub mod coverage;
+
+
 /// The media type of every error answer (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

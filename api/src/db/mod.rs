@@ -1,6 +1,7 @@
 //! Everything the API does with PostgreSQL: the pool, migrations, and one function per query
 //! (in the submodules). Nothing outside this module tree writes SQL.
 
+pub mod coverage;
 pub mod runs;
 pub mod tokens;
 

@@ -1,4 +1,5 @@
 //! The HTTP handlers, one module per area.
 
+pub mod coverage;
 pub mod health;
 pub mod runs;

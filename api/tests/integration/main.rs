@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod client;
+mod coverage;
 mod errors;
 mod health;
 mod migrations;

@@ -1,0 +1,263 @@
+//! Coverage reports: upload (compressed, replaced atomically), and every read.
+
+use std::io::Write;
+
+use chrono::{DateTime, Duration, Utc};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+use shipit_api::testing::TestApp;
+use shipit_shared::api_types::coverage::{
+    CoverageFilters, HistoryPoint, LatestReport, PathCoverage, ZeroCoverageReport,
+};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::problem;
+
+/// grcov's own covdir output for a small C project (see fixtures/coverage).
+fn c_project() -> Value {
+    let text = include_str!("../../../fixtures/coverage/expected/c-project.covdir.json");
+    serde_json::from_str(text).unwrap()
+}
+
+fn revision(n: u8) -> String {
+    format!("{n:02x}").repeat(20)
+}
+
+fn date(push: i64) -> DateTime<Utc> {
+    "2026-11-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::days(push)
+}
+
+fn upload(push: i64, suite: &str, platform: &str, covdir: Value) -> Value {
+    json!({
+        "repository": "mozilla-central",
+        "revision": revision(push as u8),
+        "push_id": push,
+        "push_date": date(push),
+        "suite": suite,
+        "platform": platform,
+        "covdir": covdir,
+        "zero_coverage": [{"name": "c-project/unused.c", "funcs": 2, "uncovered_funcs": 2, "size": 10}],
+    })
+}
+
+fn gzip(body: &Value) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(&serde_json::to_vec(body).unwrap()).unwrap();
+    encoder.finish().unwrap()
+}
+
+async fn send(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/coverage/reports"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip(body))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get<T: serde::de::DeserializeOwned>(app: &TestApp, path_and_query: &str) -> T {
+    let response = app.client.get(app.url(path_and_query)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path_and_query}");
+    response.json().await.unwrap()
+}
+
+async fn coverage_app() -> (TestApp, String) {
+    let app = TestApp::spawn().await;
+    let token = app.token(&["project:shipit:coverage/manage"]).await;
+    (app, token)
+}
+
+#[tokio::test]
+async fn an_upload_is_read_back_by_directory_and_by_file() {
+    let (app, token) = coverage_app().await;
+    let response = send(&app, &token, &upload(1, "all", "all", c_project())).await;
+    assert_eq!(response.status(), 201);
+    let stored: Value = response.json().await.unwrap();
+    assert_eq!(stored["paths"], 4);
+
+    let root: PathCoverage = get(&app, "/coverage/path?repository=mozilla-central").await;
+    assert_eq!((root.kind.as_str(), root.changeset.as_str()), ("directory", revision(1).as_str()));
+    assert_eq!(root.lines_total, c_project()["linesTotal"].as_u64().unwrap());
+    let children = root.children.unwrap();
+    assert_eq!(children.keys().collect::<Vec<_>>(), ["c-project"]);
+    assert_eq!(children["c-project"].children, Some(2), "grandchildren are only counted");
+
+    let directory: PathCoverage = get(&app, "/coverage/path?repository=mozilla-central&path=c-project/").await;
+    assert_eq!(directory.children.unwrap().keys().collect::<Vec<_>>(), ["main.c", "stats.c"]);
+
+    let file: PathCoverage = get(&app, "/coverage/path?repository=mozilla-central&path=c-project/main.c").await;
+    let expected = &c_project()["children"]["c-project"]["children"]["main.c"];
+    assert_eq!(file.kind, "file");
+    assert_eq!(json!(file.coverage.unwrap()), expected["coverage"]);
+    assert_eq!(file.coverage_percent, expected["coveragePercent"].as_f64().unwrap());
+    assert!(file.children.is_none());
+
+    let missing =
+        app.client.get(app.url("/coverage/path?repository=mozilla-central&path=nope.c")).send().await.unwrap();
+    problem(missing, 404).await;
+}
+
+#[tokio::test]
+async fn a_second_upload_of_the_same_key_replaces_the_first_entirely() {
+    let (app, token) = coverage_app().await;
+    send(&app, &token, &upload(1, "all", "all", c_project())).await;
+    let mut smaller = c_project();
+    smaller["children"]["c-project"]["children"].as_object_mut().unwrap().remove("stats.c");
+    let main = smaller["children"]["c-project"]["children"]["main.c"].clone();
+    for key in ["linesTotal", "linesCovered", "linesMissed", "coveragePercent"] {
+        smaller[key] = main[key].clone();
+        smaller["children"]["c-project"][key] = main[key].clone();
+    }
+
+    assert_eq!(send(&app, &token, &upload(1, "all", "all", smaller)).await.status(), 201);
+
+    let directory: PathCoverage = get(&app, "/coverage/path?repository=mozilla-central&path=c-project").await;
+    assert_eq!(directory.children.unwrap().keys().collect::<Vec<_>>(), ["main.c"]);
+    let gone = app
+        .client
+        .get(app.url("/coverage/path?repository=mozilla-central&path=c-project/stats.c"))
+        .send()
+        .await
+        .unwrap();
+    problem(gone, 404).await;
+    let client = app.state.pool.get().await.unwrap();
+    let reports: i64 = client.query_one("SELECT count(*) FROM coverage_reports", &[]).await.unwrap().get(0);
+    let paths: i64 = client.query_one("SELECT count(*) FROM coverage_paths", &[]).await.unwrap().get(0);
+    assert_eq!((reports, paths), (1, 3));
+}
+
+#[tokio::test]
+async fn uploads_need_the_coverage_scope_and_a_consistent_report() {
+    let (app, token) = coverage_app().await;
+    let body = upload(1, "all", "all", c_project());
+    let anonymous = app.client.post(app.url("/coverage/reports")).json(&body).send().await.unwrap();
+    problem(anonymous, 401).await;
+    let runs_only = app.token(&["project:shipit:runs/manage"]).await;
+    problem(send(&app, &runs_only, &body).await, 403).await;
+
+    let mut inconsistent = body.clone();
+    inconsistent["covdir"]["children"]["c-project"]["linesMissed"] = json!(999);
+    let error = problem(send(&app, &token, &inconsistent).await, 400).await;
+    assert_eq!(error.field.as_deref(), Some("covdir.children.c-project"));
+    let mut short_revision = body.clone();
+    short_revision["revision"] = json!("abc");
+    assert_eq!(problem(send(&app, &token, &short_revision).await, 400).await.field.as_deref(), Some("revision"));
+    let mut bad_type = body;
+    bad_type["push_id"] = json!("yesterday");
+    assert_eq!(problem(send(&app, &token, &bad_type).await, 400).await.field.as_deref(), Some("push_id"));
+
+    let stored: i64 = app
+        .state
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM coverage_reports", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0, "a refused upload stores nothing");
+}
+
+#[tokio::test]
+async fn an_upload_over_the_limit_once_decompressed_is_413() {
+    let app = TestApp::builder().configure(|config| config.coverage_upload_limit_bytes = 4096).spawn().await;
+    let token = app.token(&["project:shipit:coverage/*"]).await;
+    let mut body = upload(1, "all", "all", c_project());
+    body["zero_coverage"] = json!(
+        (0..200)
+            .map(|n| json!({"name": format!("f{n}.c"), "funcs": 1, "uncovered_funcs": 1, "size": 1}))
+            .collect::<Vec<_>>()
+    );
+    assert!(gzip(&body).len() < 4096, "the compressed body alone is under the limit");
+
+    problem(send(&app, &token, &body).await, 413).await;
+}
+
+#[tokio::test]
+async fn latest_filters_history_and_zero_coverage() {
+    let (app, token) = coverage_app().await;
+    for push in [3, 1, 2] {
+        send(&app, &token, &upload(push, "all", "all", c_project())).await;
+    }
+    send(&app, &token, &upload(3, "mochitest", "all", c_project())).await;
+    send(&app, &token, &upload(3, "all", "linux", c_project())).await;
+
+    let latest: Vec<LatestReport> = get(&app, "/coverage/latest?repository=mozilla-central").await;
+    assert_eq!(latest.iter().map(|report| report.push).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(latest[0].date, date(3));
+
+    let filters: CoverageFilters = get(&app, "/coverage/filters?repository=mozilla-central").await;
+    assert_eq!((filters.suites, filters.platforms), (vec!["mochitest".to_owned()], vec!["linux".to_owned()]));
+
+    let history: Vec<HistoryPoint> = get(
+        &app,
+        &format!(
+            "/coverage/history?repository=mozilla-central&path=c-project/stats.c&start={}",
+            date(2).to_rfc3339().replace('+', "%2B")
+        ),
+    )
+    .await;
+    assert_eq!(history.iter().map(|point| point.push).collect::<Vec<_>>(), [2, 3]);
+    let stats = &c_project()["children"]["c-project"]["children"]["stats.c"];
+    assert_eq!(history[0].coverage, stats["coveragePercent"].as_f64().unwrap());
+
+    let zero: ZeroCoverageReport =
+        get(&app, &format!("/coverage/zero?repository=mozilla-central&changeset={}", revision(2))).await;
+    assert_eq!((zero.push, zero.files.len()), (2, 1));
+    assert_eq!(zero.files[0].name, "c-project/unused.c");
+
+    let suite: PathCoverage = get(&app, "/coverage/path?repository=mozilla-central&suite=mochitest").await;
+    assert_eq!(suite.changeset, revision(3));
+    let none =
+        app.client.get(app.url("/coverage/path?repository=mozilla-central&suite=xpcshell")).send().await.unwrap();
+    problem(none, 404).await;
+}
+
+#[tokio::test]
+async fn a_changeset_without_a_report_resolves_to_the_next_report_after_its_push() {
+    let pushlog = MockServer::start().await;
+    let unknown = "ab".repeat(20);
+    Mock::given(method("GET"))
+        .and(path("/mozilla-central/json-pushes"))
+        .and(query_param("changeset", unknown.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "lastpushid": 9,
+            "pushes": {"2": {"changesets": [unknown], "date": 1_700_000_000, "user": "someone@mozilla.com"}}
+        })))
+        .mount(&pushlog)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/mozilla-central/json-pushes"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("unknown revision"))
+        .mount(&pushlog)
+        .await;
+    let app = TestApp::builder().configure(|config| config.hgmo_url = pushlog.uri()).spawn().await;
+    let token = app.token(&["project:shipit:coverage/manage"]).await;
+    for push in [1, 3, 5] {
+        send(&app, &token, &upload(push, "all", "all", c_project())).await;
+    }
+
+    let resolved: PathCoverage =
+        get(&app, &format!("/coverage/path?repository=mozilla-central&changeset={unknown}")).await;
+    assert_eq!(resolved.changeset, revision(3));
+    let exact: PathCoverage =
+        get(&app, &format!("/coverage/path?repository=mozilla-central&changeset={}", &revision(5)[..12])).await;
+    assert_eq!(exact.changeset, revision(5), "12-digit prefixes name a revision");
+
+    let unknown_to_hgmo = app
+        .client
+        .get(app.url(&format!("/coverage/path?repository=mozilla-central&changeset={}", "cd".repeat(20))))
+        .send()
+        .await
+        .unwrap();
+    problem(unknown_to_hgmo, 404).await;
+    let not_hex =
+        app.client.get(app.url("/coverage/path?repository=mozilla-central&changeset=tip")).send().await.unwrap();
+    assert_eq!(problem(not_hex, 400).await.field.as_deref(), Some("changeset"));
+}
