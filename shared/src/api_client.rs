@@ -10,6 +10,8 @@ use url::Url;
 use crate::api_types::{NewRun, Problem, Run, RunFinish, RunPage, RunProgress, RunQuery};
 use crate::http::{HttpError, UpstreamClient};
 
+mod coverage;
+
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiClientError {
@@ -19,6 +21,9 @@ pub enum ApiClientError {
     /// The API refused the request and said why.
     #[error("the API answered {}: {}", .0.status, .0.detail)]
     Problem(Problem),
+    /// The request could not be encoded.
+    #[error("cannot encode the request: {0}")]
+    Encode(String),
     /// The API answered something that is not what its contract says.
     #[error("unexpected answer from the API ({status}): {body}")]
     Unexpected { status: StatusCode, body: String },
@@ -30,7 +35,7 @@ impl ApiClientError {
         match self {
             Self::Problem(problem) => Some(problem.status),
             Self::Unexpected { status, .. } => Some(status.as_u16()),
-            Self::Http(_) => None,
+            Self::Http(_) | Self::Encode(_) => None,
         }
     }
 }

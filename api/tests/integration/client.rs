@@ -50,3 +50,27 @@ async fn refusals_come_back_as_problems() {
     let missing = client(&app, None).run(123_456).await.unwrap_err();
     assert_eq!(missing.status(), Some(404));
 }
+
+#[tokio::test]
+async fn the_coverage_bot_uploads_compressed_reports_through_the_client() {
+    let app = TestApp::spawn().await;
+    let bot = client(&app, Some(app.token(&["project:shipit:coverage/manage"]).await));
+    let covdir = serde_json::from_str(include_str!("../../../fixtures/coverage/expected/c-project.covdir.json")).unwrap();
+    let upload = shipit_shared::api_types::coverage::CoverageUpload {
+        repository: "mozilla-central".into(),
+        revision: "a".repeat(40),
+        push_id: 7,
+        push_date: chrono::Utc::now(),
+        suite: "all".into(),
+        platform: "all".into(),
+        covdir,
+        zero_coverage: Vec::new(),
+    };
+
+    let stored = bot.upload_coverage(&upload).await.unwrap();
+
+    assert_eq!((stored.paths, stored.push_id), (4, 7));
+    assert_eq!(stored.lines_total, upload.covdir.lines_total);
+    let refused = client(&app, None).upload_coverage(&upload).await.unwrap_err();
+    assert_eq!(refused.status(), Some(401));
+}
