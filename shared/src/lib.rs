@@ -5,4 +5,5 @@ pub mod api_client;
 pub mod api_types;
 pub mod config;
 pub mod http;
+pub mod runner;
 pub mod telemetry;

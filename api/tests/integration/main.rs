@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod migrations;
 mod openapi;
+mod runner;
 mod runs;
 
 use reqwest::Response;

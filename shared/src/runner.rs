@@ -1,0 +1,274 @@
+//! Starting a bot run, one mechanism with two backends: Taskcluster Hooks (`triggerHook`,
+//! Hawk-signed) in production, or spawning the bot binary on this machine.
+//!
+//! Every start is recorded: the run is opened in the API first, and its id is handed to the bot
+//! (`SHIPIT_RUN_ID`), which reports progress and closes it. Parameters reach the bot the same way
+//! with both backends: the hook's task template and the local spawn set one environment variable
+//! per parameter, named by the parameter (`REPOSITORY`, `REVISION`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::api_client::{ApiClient, ApiClientError};
+use crate::api_types::{NewRun, RunFinish, RunOutcome, RunStatus, RunTrigger};
+use crate::http::{HttpError, UpstreamClient};
+
+/// The environment variable naming the run a started bot reports to.
+pub const RUN_ID_VARIABLE: &str = "SHIPIT_RUN_ID";
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct TriggerRequest {
+    pub bot: String,
+    pub trigger: RunTrigger,
+    pub parameters: Map<String, Value>,
+}
+
+/// A started run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedRun {
+    pub run_id: i64,
+    /// The Taskcluster task id, or the local process id.
+    pub reference: String,
+}
+
+/// Why a run could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The API refused or could not be reached, when opening or closing the run.
+    #[error("cannot record the run: {0}")]
+    Api(#[from] ApiClientError),
+    /// Taskcluster refused the trigger or could not be reached.
+    #[error("cannot trigger the hook: {0}")]
+    Taskcluster(#[from] HttpError),
+    /// Taskcluster answered, but not with a task.
+    #[error("unexpected answer from Taskcluster: {0}")]
+    Unexpected(String),
+    /// The bot binary could not be started.
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RunnerError {
+    /// Whether trying again later may succeed (an upstream outage), as opposed to a request
+    /// that will always be refused.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Api(ApiClientError::Http(_)) | Self::Taskcluster(HttpError::ServerError { .. }) => true,
+            Self::Taskcluster(HttpError::Transport { .. }) => true,
+            Self::Api(error) => error.status().is_some_and(|status| status >= 500),
+            Self::Taskcluster(_) | Self::Unexpected(_) | Self::Spawn { .. } => false,
+        }
+    }
+}
+
+/// Where Taskcluster hooks live and the credentials that may trigger them.
+#[derive(Clone, Debug)]
+pub struct TaskclusterRunnerConfig {
+    /// e.g. `https://firefox-ci-tc.services.mozilla.com`.
+    pub root_url: Url,
+    pub client_id: String,
+    pub access_token: SecretString,
+    /// e.g. `project-relman`.
+    pub hook_group: String,
+    /// The hook of bot `coverage` is `<hook_prefix>coverage`, e.g. `shipit-coverage`.
+    pub hook_prefix: String,
+}
+
+/// How bots are spawned locally.
+#[derive(Clone, Debug)]
+pub struct LocalRunnerConfig {
+    /// Where the bot binaries are (`<bot>-bot`).
+    pub bin_dir: PathBuf,
+    /// Where each run's output is written (`<bot>-<run id>.log`).
+    pub log_dir: PathBuf,
+    /// Extra environment for every bot (the API's URL and a token, typically).
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Taskcluster { config: TaskclusterRunnerConfig, http: UpstreamClient },
+    Local(LocalRunnerConfig),
+}
+
+/// Starts bot runs and records them in the API.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    backend: Backend,
+    api: ApiClient,
+}
+
+impl Runner {
+    /// A runner triggering Taskcluster hooks.
+    pub fn taskcluster(config: TaskclusterRunnerConfig, http: UpstreamClient, api: ApiClient) -> Self {
+        Self { backend: Backend::Taskcluster { config, http }, api }
+    }
+
+    /// A runner spawning bot binaries on this machine.
+    pub fn local(config: LocalRunnerConfig, api: ApiClient) -> Self {
+        Self { backend: Backend::Local(config), api }
+    }
+
+    /// Opens a run in the API, then starts it.
+    pub async fn start(&self, request: &TriggerRequest) -> Result<StartedRun, RunnerError> {
+        let new_run =
+            NewRun { bot: request.bot.clone(), trigger: request.trigger, parameters: request.parameters.clone() };
+        let run = self.api.open_run(&new_run).await?;
+        self.launch(run.id, request).await
+    }
+
+    /// Starts a run already opened in the API. When the start fails, the run is closed as
+    /// failed with the reason, so that no run stays open for a bot that never started.
+    pub async fn launch(&self, run_id: i64, request: &TriggerRequest) -> Result<StartedRun, RunnerError> {
+        let started = match &self.backend {
+            Backend::Taskcluster { config, http } => trigger_hook(config, http, run_id, request).await,
+            Backend::Local(config) => spawn_local(config, self.api.clone(), run_id, request).await,
+        };
+        match started {
+            Ok(reference) => {
+                tracing::info!(run.id = run_id, bot.name = %request.bot, reference, "run started");
+                Ok(StartedRun { run_id, reference })
+            }
+            Err(error) => {
+                let finish = RunFinish {
+                    status: RunOutcome::Failed,
+                    error_summary: Some(error.to_string()),
+                    counts: Map::new(),
+                };
+                if let Err(close_error) = self.api.finish_run(run_id, &finish).await {
+                    tracing::warn!(run.id = run_id, error = %close_error, "cannot close the run that failed to start");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// `POST {root}/api/hooks/v1/hooks/{group}/{hook}/trigger`, signed with Hawk as Taskcluster
+/// requires. The parameters and the run id are the trigger payload.
+async fn trigger_hook(
+    config: &TaskclusterRunnerConfig,
+    http: &UpstreamClient,
+    run_id: i64,
+    request: &TriggerRequest,
+) -> Result<String, RunnerError> {
+    let hook = format!("{}{}", config.hook_prefix, request.bot);
+    let url = config
+        .root_url
+        .join(&format!("api/hooks/v1/hooks/{}/{}/trigger", config.hook_group, hook))
+        .map_err(|error| RunnerError::Unexpected(format!("bad hook URL: {error}")))?;
+    let mut payload = request.parameters.clone();
+    payload.insert(RUN_ID_VARIABLE.to_owned(), Value::from(run_id.to_string()));
+    let body = serde_json::to_vec(&payload).map_err(|error| RunnerError::Unexpected(error.to_string()))?;
+    let authorization = hawk_header(config, &url)?;
+    let builder = http
+        .client()
+        .post(url)
+        .header(reqwest::header::AUTHORIZATION, authorization)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    let answer: Value = http.send_json(builder).await?;
+    answer
+        .get("status")
+        .and_then(|status| status.get("taskId"))
+        .or_else(|| answer.get("taskId"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| RunnerError::Unexpected(format!("no taskId in {answer}")))
+}
+
+fn hawk_header(config: &TaskclusterRunnerConfig, url: &Url) -> Result<String, RunnerError> {
+    let key = hawk::Key::new(config.access_token.expose_secret().as_bytes(), hawk::DigestAlgorithm::Sha256)
+        .map_err(|error| RunnerError::Unexpected(format!("bad access token: {error}")))?;
+    let credentials = hawk::Credentials { id: config.client_id.clone(), key };
+    let request = hawk::RequestBuilder::from_url("POST", url)
+        .map_err(|error| RunnerError::Unexpected(format!("cannot sign {url}: {error}")))?
+        .request();
+    let header =
+        request.make_header(&credentials).map_err(|error| RunnerError::Unexpected(format!("cannot sign: {error}")))?;
+    Ok(format!("Hawk {header}"))
+}
+
+/// Spawns `<bin_dir>/<bot>-bot run` with the parameters in its environment, and watches it: a
+/// bot that exits without closing its run gets it closed as failed, with the end of its log.
+async fn spawn_local(
+    config: &LocalRunnerConfig,
+    api: ApiClient,
+    run_id: i64,
+    request: &TriggerRequest,
+) -> Result<String, RunnerError> {
+    let binary = config.bin_dir.join(format!("{}-bot", request.bot));
+    let spawn_error = |source| RunnerError::Spawn { binary: binary.clone(), source };
+    tokio::fs::create_dir_all(&config.log_dir).await.map_err(spawn_error)?;
+    let log_path = config.log_dir.join(format!("{}-{run_id}.log", request.bot));
+    let log = std::fs::File::create(&log_path).map_err(spawn_error)?;
+    let mut command = tokio::process::Command::new(&binary);
+    command
+        .arg("run")
+        .envs(&config.environment)
+        .env(RUN_ID_VARIABLE, run_id.to_string())
+        .envs(parameter_environment(&request.parameters))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(spawn_error)?)
+        .stderr(log)
+        .kill_on_drop(false);
+    let mut child = command.spawn().map_err(spawn_error)?;
+    let pid = child.id().map_or_else(|| "exited".to_owned(), |pid| pid.to_string());
+    let bot = request.bot.clone();
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        let exit = match &status {
+            Ok(status) if status.success() => return,
+            Ok(status) => status.to_string(),
+            Err(error) => format!("cannot wait for the bot: {error}"),
+        };
+        let tail = log_tail(&log_path).await;
+        tracing::warn!(run.id = run_id, bot.name = %bot, exit, "bot failed");
+        close_if_open(&api, run_id, format!("{bot}-bot {exit}; last lines of its log:\n{tail}")).await;
+    });
+    Ok(pid)
+}
+
+/// One variable per parameter, named by it in capitals; strings as they are, other values as JSON.
+pub fn parameter_environment(parameters: &Map<String, Value>) -> Vec<(String, String)> {
+    parameters
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            (name.to_uppercase(), value)
+        })
+        .collect()
+}
+
+async fn close_if_open(api: &ApiClient, run_id: i64, summary: String) {
+    match api.run(run_id).await {
+        Ok(run) if run.status == RunStatus::Running => {
+            let finish = RunFinish { status: RunOutcome::Failed, error_summary: Some(summary), counts: Map::new() };
+            if let Err(error) = api.finish_run(run_id, &finish).await {
+                tracing::warn!(run.id = run_id, %error, "cannot close the failed run");
+            }
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(run.id = run_id, %error, "cannot look up the failed run"),
+    }
+}
+
+async fn log_tail(path: &std::path::Path) -> String {
+    const TAIL_LINES: usize = 20;
+    let text = tokio::fs::read_to_string(path).await.unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
