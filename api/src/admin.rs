@@ -56,6 +56,17 @@ pub async fn create_token(
     Ok(token)
 }
 
+/// Replaces the active token named `name`, if any, by a new one; for tokens the API hands to
+/// the bots it starts itself.
+pub async fn rotate_token(pool: &Pool, name: &str, scopes: &[String]) -> Result<String, AdminError> {
+    if let Some(active) =
+        db::tokens::list(pool).await?.into_iter().find(|token| token.name == name && token.revoked_at.is_none())
+    {
+        db::tokens::revoke(pool, active.id).await?;
+    }
+    create_token(pool, name, scopes, None).await
+}
+
 /// Every token, newest first.
 pub async fn list_tokens(pool: &Pool) -> Result<Vec<TokenRecord>, AdminError> {
     Ok(db::tokens::list(pool).await?)

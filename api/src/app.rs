@@ -23,6 +23,10 @@ use crate::config::ApiConfig;
 use crate::error::{ApiError, ensure_problem_json};
 use crate::routes::{coverage, health, runs};
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
+use shipit_shared::runner::Runner;
+
+use crate::bots::BotDefinition;
+use crate::scheduler::DbRunStore;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -32,6 +36,10 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// The client for upstream services the API itself asks (the pushlog).
     pub upstream: UpstreamClient,
+    /// The bots that can be started, from their hook definitions.
+    pub bots: Arc<Vec<BotDefinition>>,
+    /// How runs are started; none in an API that only records and serves.
+    pub runner: Option<Arc<Runner<DbRunStore>>>,
 }
 
 impl AppState {
@@ -39,7 +47,20 @@ impl AppState {
     pub fn new(pool: Pool, config: ApiConfig) -> Self {
         let upstream = UpstreamClient::new(Duration::from_secs(10), RetryPolicy::default())
             .expect("an HTTP client with default TLS settings always builds");
-        Self { pool, config: Arc::new(config), metrics: crate::metrics::handle(), upstream }
+        Self {
+            pool,
+            config: Arc::new(config),
+            metrics: crate::metrics::handle(),
+            upstream,
+            bots: crate::bots::definitions(),
+            runner: None,
+        }
+    }
+
+    /// Starts runs with `runner`.
+    pub fn with_runner(mut self, runner: Runner<DbRunStore>) -> Self {
+        self.runner = Some(Arc::new(runner));
+        self
     }
 }
 
@@ -87,6 +108,7 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(runs::list_runs, runs::create_run))
         .routes(routes!(runs::get_run, runs::report_progress))
         .routes(routes!(runs::finish_run))
+        .routes(routes!(runs::trigger_run))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))

@@ -19,6 +19,8 @@ use crate::error::ApiError;
 pub mod scopes {
     /// Open, update and close bot runs.
     pub const RUNS_MANAGE: &str = "project:shipit:runs/manage";
+    /// Start bot runs on demand.
+    pub const RUNS_TRIGGER: &str = "project:shipit:runs/trigger";
     /// Upload coverage reports.
     pub const COVERAGE_MANAGE: &str = "project:shipit:coverage/manage";
     /// Read anything, when reads are not public.

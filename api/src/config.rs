@@ -36,6 +36,49 @@ pub struct ApiConfig {
     pub coverage_upload_limit_bytes: usize,
     /// hg.mozilla.org, whose pushlog places a changeset without a coverage report.
     pub hgmo_url: String,
+    /// How reruns and scheduled runs are started.
+    pub runner: RunnerKind,
+    /// Whether `serve` runs the bots' schedules itself (deployments without Taskcluster).
+    pub scheduler_enabled: bool,
+    /// Where the local runner finds the bot binaries; the API binary's directory by default.
+    pub bot_bin_dir: Option<PathBuf>,
+    /// Where the local runner writes each run's output.
+    pub bot_log_dir: PathBuf,
+    /// Taskcluster Hooks, for `runner = "taskcluster"`.
+    pub taskcluster: Option<TaskclusterSettings>,
+}
+
+/// How the API starts bot runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerKind {
+    /// Spawn the bot binaries on this machine.
+    #[default]
+    Local,
+    /// Trigger the bots' Taskcluster hooks.
+    Taskcluster,
+    /// Start nothing: reruns answer 503 and schedules are off.
+    None,
+}
+
+/// Where the bots' hooks are, and the client allowed to trigger them.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TaskclusterSettings {
+    pub root_url: url::Url,
+    pub client_id: String,
+    pub access_token: SecretString,
+    #[serde(default = "default_hook_group")]
+    pub hook_group: String,
+    #[serde(default = "default_hook_prefix")]
+    pub hook_prefix: String,
+}
+
+fn default_hook_group() -> String {
+    "project-relman".to_owned()
+}
+
+fn default_hook_prefix() -> String {
+    "shipit-".to_owned()
 }
 
 impl Default for ApiConfig {
@@ -53,6 +96,11 @@ impl Default for ApiConfig {
             db_timeout_secs: 5,
             coverage_upload_limit_bytes: 1024 * 1024 * 1024,
             hgmo_url: "https://hg.mozilla.org".to_owned(),
+            runner: RunnerKind::Local,
+            scheduler_enabled: true,
+            bot_bin_dir: None,
+            bot_log_dir: PathBuf::from(".shipit/logs"),
+            taskcluster: None,
         }
     }
 }

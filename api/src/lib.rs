@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod bots;
 pub mod config;
 pub mod database;
 pub mod db;
@@ -12,5 +13,6 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod routes;
+pub mod scheduler;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -9,9 +9,14 @@ use clap::{Parser, Subcommand};
 use deadpool_postgres::Pool;
 use secrecy::SecretString;
 use shipit_api::app::{self, AppState};
-use shipit_api::config::ApiConfig;
+use shipit_api::config::{ApiConfig, RunnerKind};
 use shipit_api::database::Database;
+use shipit_api::scheduler::{self, DbRunStore};
 use shipit_api::{admin, db};
+use shipit_shared::http::{RetryPolicy, UpstreamClient};
+use shipit_shared::runner::{LocalRunnerConfig, Runner, TaskclusterRunnerConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(version, about = "The ShipIt API: bot results and runs on PostgreSQL")]
@@ -109,20 +114,70 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
             tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let base = format!("http://{}", listener.local_addr()?);
         tracing::info!(listen = %base, database = %database.describe(), "ShipIt API ready");
+        let schedules = if config.scheduler_enabled && config.runner != RunnerKind::None { "on" } else { "off" };
         let urls = format!(
-            "ShipIt API ready ({}):\n  API          {base}/\n  runs         {base}/runs\n  OpenAPI      {base}/openapi.json\n  heartbeat    {base}/__heartbeat__\n  metrics      {base}/metrics",
-            database.describe()
+            "ShipIt API ready ({}; runner: {:?}; local schedules: {schedules}):\n  API          {base}/\n  runs         {base}/runs\n  OpenAPI      {base}/openapi.json\n  heartbeat    {base}/__heartbeat__\n  metrics      {base}/metrics",
+            database.describe(),
+            config.runner
         );
         // The URLs are for whoever started the server; a closed stdout must not stop it.
         if let Err(error) = writeln!(std::io::stdout(), "{urls}") {
             tracing::warn!(%error, "cannot print the URLs");
         }
-        app::serve(listener, AppState::new(database.pool.clone(), config.clone()), shutdown_signal()).await?;
+        let mut state = AppState::new(database.pool.clone(), config.clone());
+        if let Some(runner) = configured_runner(&config, &database.pool, &base).await? {
+            state = state.with_runner(runner);
+        }
+        // The scheduler runs as long as it is held.
+        let _schedules = match &state.runner {
+            Some(_) if config.scheduler_enabled => Some(scheduler::start_schedules(state.clone()).await?),
+            _ => None,
+        };
+        app::serve(listener, state, shutdown_signal()).await?;
         anyhow::Ok(())
     }
     .await;
     database.close(true).await?;
     result
+}
+
+/// The runner of the configuration. The local runner hands the bots it starts the API's URL
+/// and a token of their own, replaced at every start.
+async fn configured_runner(
+    config: &ApiConfig,
+    pool: &Pool,
+    base_url: &str,
+) -> anyhow::Result<Option<Runner<DbRunStore>>> {
+    let store = DbRunStore(pool.clone());
+    match config.runner {
+        RunnerKind::None => Ok(None),
+        RunnerKind::Local => {
+            let bin_dir = match &config.bot_bin_dir {
+                Some(dir) => dir.clone(),
+                None => std::env::current_exe()?.parent().context("the API binary has a directory")?.to_owned(),
+            };
+            let token = admin::rotate_token(pool, "local-runner", &["project:shipit:*".to_owned()]).await?;
+            let environment = BTreeMap::from([
+                ("SHIPIT_API_URL".to_owned(), base_url.to_owned()),
+                ("SHIPIT_API_TOKEN".to_owned(), token),
+            ]);
+            let local = LocalRunnerConfig { bin_dir, log_dir: config.bot_log_dir.clone(), environment };
+            Ok(Some(Runner::local(local, store)))
+        }
+        RunnerKind::Taskcluster => {
+            let settings =
+                config.taskcluster.clone().context("runner = \"taskcluster\" needs a [taskcluster] section")?;
+            let taskcluster = TaskclusterRunnerConfig {
+                root_url: settings.root_url,
+                client_id: settings.client_id,
+                access_token: settings.access_token,
+                hook_group: settings.hook_group,
+                hook_prefix: settings.hook_prefix,
+            };
+            let http = UpstreamClient::new(Duration::from_secs(30), RetryPolicy::default())?;
+            Ok(Some(Runner::taskcluster(taskcluster, http, store)))
+        }
+    }
 }
 
 /// Opens the database, migrates it, runs `work`, and stops the private cluster if this command

@@ -18,10 +18,14 @@ use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
+use shipit_shared::runner::{LocalRunnerConfig, Runner};
+
 use crate::app::{self, AppState};
+use crate::bots::BotDefinition;
 use crate::config::ApiConfig;
 use crate::db;
 use crate::embedded_pg::EmbeddedPg;
+use crate::scheduler::DbRunStore;
 
 /// Where test databases are created, and the template they are copied from.
 struct TestServer {
@@ -275,6 +279,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     proxy: Option<DbProxy>,
     server: JoinHandle<()>,
+    _schedules: Option<tokio_cron_scheduler::JobScheduler>,
     database: TestDatabase,
 }
 
@@ -283,6 +288,9 @@ pub struct TestApp {
 pub struct TestAppBuilder {
     config: ApiConfig,
     through_proxy: bool,
+    bots: Option<Vec<BotDefinition>>,
+    bot_bin_dir: Option<PathBuf>,
+    scheduler: bool,
 }
 
 impl TestAppBuilder {
@@ -298,6 +306,24 @@ impl TestAppBuilder {
         self
     }
 
+    /// Replaces the bots known from `hooks/` (tests use fast schedules and fake bots).
+    pub fn bots(mut self, bots: Vec<BotDefinition>) -> Self {
+        self.bots = Some(bots);
+        self
+    }
+
+    /// Starts runs with the local runner, finding bot binaries in `dir`.
+    pub fn local_runner(mut self, dir: &std::path::Path) -> Self {
+        self.bot_bin_dir = Some(dir.to_owned());
+        self
+    }
+
+    /// Runs the bots' schedules (needs a runner).
+    pub fn with_scheduler(mut self) -> Self {
+        self.scheduler = true;
+        self
+    }
+
     /// Creates the database and starts the API on a free port.
     pub async fn spawn(self) -> TestApp {
         let database = TestDatabase::create().await;
@@ -305,16 +331,35 @@ impl TestAppBuilder {
         let pg_config =
             proxy.as_ref().map_or_else(|| database.config().clone(), |proxy| proxy.redirect(database.config()));
         let pool = db::pool(pg_config, 4, self.config.db_timeout());
-        let state = AppState::new(pool, self.config);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the API");
         let base_url = format!("http://{}", listener.local_addr().expect("the API has an address"));
+        let mut state = AppState::new(pool.clone(), self.config);
+        if let Some(bots) = self.bots {
+            state.bots = std::sync::Arc::new(bots);
+        }
+        if let Some(bin_dir) = self.bot_bin_dir {
+            let token = crate::admin::rotate_token(&pool, "local-runner", &["project:shipit:*".to_owned()])
+                .await
+                .expect("cannot create the runner's token");
+            let environment = std::collections::BTreeMap::from([
+                ("SHIPIT_API_URL".to_owned(), base_url.clone()),
+                ("SHIPIT_API_TOKEN".to_owned(), token),
+            ]);
+            let config = LocalRunnerConfig { log_dir: bin_dir.join("logs"), bin_dir, environment };
+            state = state.with_runner(Runner::local(config, DbRunStore(pool)));
+        }
+        let schedules = if self.scheduler {
+            Some(crate::scheduler::start_schedules(state.clone()).await.expect("cannot start the schedules"))
+        } else {
+            None
+        };
         let server = tokio::spawn({
             let state = state.clone();
             async move {
                 app::serve(listener, state, std::future::pending()).await.expect("the API stopped");
             }
         });
-        TestApp { base_url, state, client: reqwest::Client::new(), proxy, server, database }
+        TestApp { base_url, state, client: reqwest::Client::new(), proxy, server, _schedules: schedules, database }
     }
 }
 

@@ -117,6 +117,17 @@ pub struct RunProgress {
     pub counts: Map<String, Value>,
 }
 
+/// The body of `POST /runs/trigger`: start a bot now, with these parameters.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerRun {
+    pub bot: String,
+    /// Checked against the `triggerSchema` of the bot's hook definition.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+}
+
 /// How a run ended.
 #[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

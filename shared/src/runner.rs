@@ -15,8 +15,9 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::api_client::{ApiClient, ApiClientError};
-use crate::api_types::{NewRun, RunFinish, RunOutcome, RunStatus, RunTrigger};
+use crate::api_types::{NewRun, Run, RunFinish, RunOutcome, RunStatus, RunTrigger};
 use crate::http::{HttpError, UpstreamClient};
+use std::future::Future;
 
 /// The environment variable naming the run a started bot reports to.
 pub const RUN_ID_VARIABLE: &str = "SHIPIT_RUN_ID";
@@ -49,6 +50,9 @@ pub enum RunnerError {
     /// Taskcluster answered, but not with a task.
     #[error("unexpected answer from Taskcluster: {0}")]
     Unexpected(String),
+    /// The API's own database failed, when the API starts a run.
+    #[error("cannot record the run: {0}")]
+    Store(String),
     /// The bot binary could not be started.
     #[error("cannot start {binary}: {source}")]
     Spawn {
@@ -66,6 +70,7 @@ impl RunnerError {
             Self::Api(ApiClientError::Http(_)) | Self::Taskcluster(HttpError::ServerError { .. }) => true,
             Self::Taskcluster(HttpError::Transport { .. }) => true,
             Self::Api(error) => error.status().is_some_and(|status| status >= 500),
+            Self::Store(_) => true,
             Self::Taskcluster(_) | Self::Unexpected(_) | Self::Spawn { .. } => false,
         }
     }
@@ -95,35 +100,60 @@ pub struct LocalRunnerConfig {
     pub environment: BTreeMap<String, String>,
 }
 
+/// Where runs are recorded: the API through its client (bots, the pulse listener), or the
+/// API's own database (the API's scheduler and reruns).
+pub trait RunStore: Clone + Send + Sync + 'static {
+    /// Opens a run.
+    fn open(&self, run: &NewRun) -> impl Future<Output = Result<Run, RunnerError>> + Send;
+    /// One run.
+    fn get(&self, id: i64) -> impl Future<Output = Result<Run, RunnerError>> + Send;
+    /// Closes a run.
+    fn finish(&self, id: i64, finish: &RunFinish) -> impl Future<Output = Result<Run, RunnerError>> + Send;
+}
+
+impl RunStore for ApiClient {
+    async fn open(&self, run: &NewRun) -> Result<Run, RunnerError> {
+        Ok(self.open_run(run).await?)
+    }
+
+    async fn get(&self, id: i64) -> Result<Run, RunnerError> {
+        Ok(self.run(id).await?)
+    }
+
+    async fn finish(&self, id: i64, finish: &RunFinish) -> Result<Run, RunnerError> {
+        Ok(self.finish_run(id, finish).await?)
+    }
+}
+
 #[derive(Clone, Debug)]
 enum Backend {
     Taskcluster { config: TaskclusterRunnerConfig, http: UpstreamClient },
     Local(LocalRunnerConfig),
 }
 
-/// Starts bot runs and records them in the API.
+/// Starts bot runs and records them.
 #[derive(Clone, Debug)]
-pub struct Runner {
+pub struct Runner<S: RunStore = ApiClient> {
     backend: Backend,
-    api: ApiClient,
+    store: S,
 }
 
-impl Runner {
+impl<S: RunStore> Runner<S> {
     /// A runner triggering Taskcluster hooks.
-    pub fn taskcluster(config: TaskclusterRunnerConfig, http: UpstreamClient, api: ApiClient) -> Self {
-        Self { backend: Backend::Taskcluster { config, http }, api }
+    pub fn taskcluster(config: TaskclusterRunnerConfig, http: UpstreamClient, store: S) -> Self {
+        Self { backend: Backend::Taskcluster { config, http }, store }
     }
 
     /// A runner spawning bot binaries on this machine.
-    pub fn local(config: LocalRunnerConfig, api: ApiClient) -> Self {
-        Self { backend: Backend::Local(config), api }
+    pub fn local(config: LocalRunnerConfig, store: S) -> Self {
+        Self { backend: Backend::Local(config), store }
     }
 
-    /// Opens a run in the API, then starts it.
+    /// Opens a run, then starts it.
     pub async fn start(&self, request: &TriggerRequest) -> Result<StartedRun, RunnerError> {
         let new_run =
             NewRun { bot: request.bot.clone(), trigger: request.trigger, parameters: request.parameters.clone() };
-        let run = self.api.open_run(&new_run).await?;
+        let run = self.store.open(&new_run).await?;
         self.launch(run.id, request).await
     }
 
@@ -132,7 +162,7 @@ impl Runner {
     pub async fn launch(&self, run_id: i64, request: &TriggerRequest) -> Result<StartedRun, RunnerError> {
         let started = match &self.backend {
             Backend::Taskcluster { config, http } => trigger_hook(config, http, run_id, request).await,
-            Backend::Local(config) => spawn_local(config, self.api.clone(), run_id, request).await,
+            Backend::Local(config) => spawn_local(config, self.store.clone(), run_id, request).await,
         };
         match started {
             Ok(reference) => {
@@ -145,7 +175,7 @@ impl Runner {
                     error_summary: Some(error.to_string()),
                     counts: Map::new(),
                 };
-                if let Err(close_error) = self.api.finish_run(run_id, &finish).await {
+                if let Err(close_error) = self.store.finish(run_id, &finish).await {
                     tracing::warn!(run.id = run_id, error = %close_error, "cannot close the run that failed to start");
                 }
                 Err(error)
@@ -203,7 +233,7 @@ fn hawk_header(config: &TaskclusterRunnerConfig, url: &Url) -> Result<String, Ru
 /// bot that exits without closing its run gets it closed as failed, with the end of its log.
 async fn spawn_local(
     config: &LocalRunnerConfig,
-    api: ApiClient,
+    store: impl RunStore,
     run_id: i64,
     request: &TriggerRequest,
 ) -> Result<String, RunnerError> {
@@ -234,7 +264,7 @@ async fn spawn_local(
         };
         let tail = log_tail(&log_path).await;
         tracing::warn!(run.id = run_id, bot.name = %bot, exit, "bot failed");
-        close_if_open(&api, run_id, format!("{bot}-bot {exit}; last lines of its log:\n{tail}")).await;
+        close_if_open(&store, run_id, format!("{bot}-bot {exit}; last lines of its log:\n{tail}")).await;
     });
     Ok(pid)
 }
@@ -253,11 +283,11 @@ pub fn parameter_environment(parameters: &Map<String, Value>) -> Vec<(String, St
         .collect()
 }
 
-async fn close_if_open(api: &ApiClient, run_id: i64, summary: String) {
-    match api.run(run_id).await {
+async fn close_if_open(store: &impl RunStore, run_id: i64, summary: String) {
+    match store.get(run_id).await {
         Ok(run) if run.status == RunStatus::Running => {
             let finish = RunFinish { status: RunOutcome::Failed, error_summary: Some(summary), counts: Map::new() };
-            if let Err(error) = api.finish_run(run_id, &finish).await {
+            if let Err(error) = store.finish(run_id, &finish).await {
                 tracing::warn!(run.id = run_id, %error, "cannot close the failed run");
             }
         }

@@ -47,6 +47,14 @@ const FAIL_SILENT: &str = concat!(
 
 const SELECT_STATUS: &str = "SELECT status FROM runs WHERE id = $1";
 
+const LOCK_BOT: &str = "SELECT pg_advisory_xact_lock(hashtextextended('run:' || $1, 0))";
+
+const SELECT_OPEN_OF_BOT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM runs WHERE bot = $1 AND status = 'running' AND ($2::jsonb IS NULL OR parameters = $2) ORDER BY id LIMIT 1"
+);
+
 /// What became of an update aimed at an open run.
 #[derive(Debug)]
 pub enum RunUpdate {
@@ -56,6 +64,41 @@ pub enum RunUpdate {
     NotFound,
     /// The run is closed already, with this status.
     Closed(RunStatus),
+}
+
+/// Which open runs keep a new run of the same bot from starting.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Overlap {
+    /// Any open run of the bot (scheduled runs).
+    AnyRun,
+    /// An open run of the bot with the same parameters (reruns).
+    SameParameters,
+}
+
+/// What became of a request to open a run that must not overlap others.
+#[derive(Debug)]
+pub enum OpenOutcome {
+    Opened(Run),
+    /// This open run is in the way.
+    Busy(Run),
+}
+
+/// Opens a run unless an open run of the same bot is in the way. A transaction-scoped advisory
+/// lock per bot makes the check and the insert one step, across API processes too.
+pub async fn open_exclusive(pool: &Pool, run: &NewRun, overlap: Overlap) -> Result<OpenOutcome, DbError> {
+    let mut client = pool.get().await?;
+    let transaction = client.transaction().await?;
+    transaction.execute(&transaction.prepare_cached(LOCK_BOT).await?, &[&run.bot]).await?;
+    let parameters = Value::Object(run.parameters.clone());
+    let same_parameters = (overlap == Overlap::SameParameters).then_some(&parameters);
+    let open = transaction.prepare_cached(SELECT_OPEN_OF_BOT).await?;
+    if let Some(row) = transaction.query_opt(&open, &[&run.bot, &same_parameters]).await? {
+        return Ok(OpenOutcome::Busy(to_run(&row)?));
+    }
+    let insert = transaction.prepare_cached(INSERT).await?;
+    let row = transaction.query_one(&insert, &[&run.bot, &run.trigger.as_str(), &parameters]).await?;
+    transaction.commit().await?;
+    Ok(OpenOutcome::Opened(to_run(&row)?))
 }
 
 /// Opens a run.

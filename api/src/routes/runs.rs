@@ -3,13 +3,17 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use shipit_shared::api_types::{NewRun, Problem, Run, RunFinish, RunPage, RunProgress, RunQuery, RunStatus};
+use shipit_shared::api_types::{
+    NewRun, Problem, Run, RunFinish, RunPage, RunProgress, RunQuery, RunStatus, RunTrigger, TriggerRun,
+};
+use shipit_shared::runner::TriggerRequest;
 
 use crate::app::AppState;
 use crate::auth::{Caller, Reader, scopes};
-use crate::db::{self, runs::RunUpdate};
+use crate::db::{self, runs::Overlap, runs::RunUpdate};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, QueryParams};
+use crate::scheduler::{self, StartError};
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
@@ -141,6 +145,51 @@ fn closed_detail(id: i64, status: RunStatus) -> String {
 
 fn no_such_run(id: i64) -> ApiError {
     ApiError::not_found(format!("no run has the id {id}"))
+}
+
+/// Start a bot now (a rerun); answered once the run is started, while it runs.
+#[utoipa::path(
+    post, path = "/runs/trigger", tag = "runs", request_body = TriggerRun,
+    security(("bearer" = ["project:shipit:runs/trigger"])),
+    responses(
+        (status = 202, description = "The run, started", body = Run),
+        (status = 409, description = "The bot is already running with these parameters", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Unknown bot, bad parameters, token or scope", body = Problem, content_type = "application/problem+json"),
+        (status = "5XX", description = "No runner, or the runner failed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn trigger_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<TriggerRun>,
+) -> ApiResult<(StatusCode, Json<Run>)> {
+    caller.require(scopes::RUNS_TRIGGER)?;
+    let Some(bot) = state.bots.iter().find(|bot| bot.name == body.bot) else {
+        let known: Vec<&str> = state.bots.iter().map(|bot| bot.name.as_str()).collect();
+        return Err(ApiError::invalid_field(
+            "bot",
+            format!("unknown bot {:?}; known bots: {}", body.bot, known.join(", ")),
+        ));
+    };
+    bot.validate(&body.parameters).map_err(|(field, detail)| ApiError::invalid_field(field, detail))?;
+    let request = TriggerRequest { bot: body.bot, trigger: RunTrigger::Manual, parameters: body.parameters };
+    match scheduler::start_run(&state, &request, Overlap::SameParameters).await {
+        Ok(run) => {
+            tracing::info!(run.id = run.id, bot.name = %run.bot, caller = %caller.name, "rerun started");
+            Ok((StatusCode::ACCEPTED, Json(run)))
+        }
+        Err(StartError::Busy(run)) => Err(ApiError::run_conflict(
+            run.id,
+            format!("{} is already running with these parameters (run {})", run.bot, run.id),
+        )),
+        Err(StartError::NoRunner) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "this API has no runner configured"))
+        }
+        Err(StartError::Db(error)) => Err(error.into()),
+        Err(StartError::Runner(error)) => {
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("the run could not be started: {error}")))
+        }
+    }
 }
 
 /// Bot names become metric labels and path segments: keep them short and plain.

@@ -55,7 +55,8 @@ async fn refusals_come_back_as_problems() {
 async fn the_coverage_bot_uploads_compressed_reports_through_the_client() {
     let app = TestApp::spawn().await;
     let bot = client(&app, Some(app.token(&["project:shipit:coverage/manage"]).await));
-    let covdir = serde_json::from_str(include_str!("../../../fixtures/coverage/expected/c-project.covdir.json")).unwrap();
+    let covdir =
+        serde_json::from_str(include_str!("../../../fixtures/coverage/expected/c-project.covdir.json")).unwrap();
     let upload = shipit_shared::api_types::coverage::CoverageUpload {
         repository: "mozilla-central".into(),
         revision: "a".repeat(40),

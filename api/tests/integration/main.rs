@@ -6,10 +6,12 @@ mod client;
 mod coverage;
 mod errors;
 mod health;
+mod hooks;
 mod migrations;
 mod openapi;
 mod runner;
 mod runs;
+mod scheduler;
 
 use reqwest::Response;
 use shipit_shared::api_types::{PROBLEM_JSON, Problem};

@@ -15,7 +15,10 @@ impl ApiClient {
     pub async fn upload_coverage(&self, upload: &CoverageUpload) -> Result<CoverageReport, ApiClientError> {
         let json = serde_json::to_vec(upload).map_err(|error| ApiClientError::Encode(error.to_string()))?;
         let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 8), Compression::fast());
-        let body = encoder.write_all(&json).and_then(|()| encoder.finish()).map_err(|error| ApiClientError::Encode(error.to_string()))?;
+        let body = encoder
+            .write_all(&json)
+            .and_then(|()| encoder.finish())
+            .map_err(|error| ApiClientError::Encode(error.to_string()))?;
         let request = self
             .http
             .client()
