@@ -3,6 +3,7 @@
 
 pub mod api_client;
 pub mod api_types;
+pub mod bot_run;
 pub mod config;
 pub mod http;
 pub mod runner;
