@@ -49,3 +49,14 @@ ensure_postgres_installed() {
         apt_install postgresql
     fi
 }
+
+# The analyzers the static-analysis bot runs, and its tests with it: command and Debian package.
+ensure_analyzers_installed() {
+    local missing=() pair
+    for pair in clang-tidy:clang-tidy clang-format:clang-format cppcheck:cppcheck flake8:flake8 shellcheck:shellcheck; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt_install "${missing[@]}"
+    fi
+}

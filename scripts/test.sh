@@ -3,13 +3,15 @@
 #
 # Tests need a PostgreSQL server: SHIPIT_TEST_DATABASE_URL when set (a superuser URL, e.g.
 # postgresql://postgres@127.0.0.1:5432/postgres), otherwise a private cluster in
-# target/shipit-test-pg that this script stops at the end. Nothing else needs configuring.
+# target/shipit-test-pg that this script stops at the end. The static-analysis tests run the real
+# analyzers, installed here with apt-get when missing. Nothing else needs configuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 require_cargo
 ensure_postgres_installed
+ensure_analyzers_installed
 
 stop_test_cluster() {
     if [ -f target/shipit-test-pg/PG_VERSION ] && [ -x target/debug/shipit-api ]; then

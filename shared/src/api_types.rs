@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 pub mod coverage;
 
+pub mod static_analysis;
 
 /// The media type of every error answer (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";

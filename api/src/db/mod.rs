@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod runs;
+pub mod static_analysis;
 pub mod tokens;
 
 use std::time::Duration;

@@ -3,3 +3,4 @@
 pub mod coverage;
 pub mod health;
 pub mod runs;
+pub mod static_analysis;

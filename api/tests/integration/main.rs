@@ -12,6 +12,7 @@ mod openapi;
 mod runner;
 mod runs;
 mod scheduler;
+mod static_analysis;
 
 use reqwest::Response;
 use shipit_shared::api_types::{PROBLEM_JSON, Problem};

@@ -21,7 +21,18 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
     let after_first = tables().await;
     db::migrate(&pool).await.unwrap();
 
-    assert_eq!(after_first, ["api_tokens", "coverage_paths", "coverage_reports", "refinery_schema_history", "runs"]);
+    assert_eq!(
+        after_first,
+        [
+            "api_tokens",
+            "coverage_paths",
+            "coverage_reports",
+            "refinery_schema_history",
+            "runs",
+            "static_analysis_diffs",
+            "static_analysis_issues"
+        ]
+    );
     assert_eq!(tables().await, after_first);
     pool.close();
 }
