@@ -20,5 +20,6 @@ RUN apt-get update \
 COPY --from=build /bot /usr/local/bin/static-analysis-bot
 USER bot
 WORKDIR /work
-# No entrypoint: the hook runs a shell that fetches the repository, then the bot.
+# No entrypoint: the hook runs the bot, which clones or fetches the repository named by
+# REPOSITORY_URL (`--fetch`) into /cache/repo with git before the analysis.
 CMD ["static-analysis-bot", "--help"]

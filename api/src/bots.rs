@@ -15,12 +15,19 @@ pub struct BotDefinition {
     pub name: String,
     /// Cron expressions with seconds, in UTC (`0 */30 * * * *`).
     pub schedules: Vec<String>,
+    /// The command line of the hook's task, binary first; the local runner runs the same.
+    pub command: Vec<String>,
     validator: Arc<jsonschema::Validator>,
 }
 
 impl std::fmt::Debug for BotDefinition {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("BotDefinition").field("name", &self.name).field("schedules", &self.schedules).finish()
+        formatter
+            .debug_struct("BotDefinition")
+            .field("name", &self.name)
+            .field("schedules", &self.schedules)
+            .field("command", &self.command)
+            .finish()
     }
 }
 
@@ -37,6 +44,18 @@ struct HookFile {
     #[serde(default)]
     schedule: Vec<String>,
     trigger_schema: Value,
+    task: HookTask,
+}
+
+#[derive(Deserialize)]
+struct HookTask {
+    payload: HookPayload,
+}
+
+#[derive(Deserialize)]
+struct HookPayload {
+    #[serde(default)]
+    command: Vec<String>,
 }
 
 impl BotDefinition {
@@ -44,7 +63,9 @@ impl BotDefinition {
     pub fn from_hook(bot: &str, hook_json: &str) -> Result<Self, BotDefinitionError> {
         let invalid = |detail: String| BotDefinitionError::Invalid { bot: bot.to_owned(), detail };
         let hook: HookFile = serde_json::from_str(hook_json).map_err(|error| invalid(error.to_string()))?;
-        Self::new(bot, hook.schedule, &hook.trigger_schema)
+        let mut definition = Self::new(bot, hook.schedule, &hook.trigger_schema)?;
+        definition.command = hook.task.payload.command;
+        Ok(definition)
     }
 
     /// A definition from its parts (tests use fast schedules).
@@ -53,7 +74,7 @@ impl BotDefinition {
             bot: bot.to_owned(),
             detail: format!("triggerSchema: {error}"),
         })?;
-        Ok(Self { name: bot.to_owned(), schedules, validator: Arc::new(validator) })
+        Ok(Self { name: bot.to_owned(), schedules, command: Vec::new(), validator: Arc::new(validator) })
     }
 
     /// Checks parameters against the bot's trigger schema; the error names the first bad field.

@@ -12,7 +12,7 @@ use shipit_api::app::{self, AppState};
 use shipit_api::config::{ApiConfig, RunnerKind};
 use shipit_api::database::Database;
 use shipit_api::scheduler::{self, DbRunStore};
-use shipit_api::{admin, db};
+use shipit_api::{admin, bots, db};
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::{LocalRunnerConfig, Runner, TaskclusterRunnerConfig};
 use std::collections::BTreeMap;
@@ -161,7 +161,8 @@ async fn configured_runner(
                 ("SHIPIT_API_URL".to_owned(), base_url.to_owned()),
                 ("SHIPIT_API_TOKEN".to_owned(), token),
             ]);
-            let local = LocalRunnerConfig { bin_dir, log_dir: config.bot_log_dir.clone(), environment };
+            let commands = bots::definitions().iter().map(|bot| (bot.name.clone(), bot.command.clone())).collect();
+            let local = LocalRunnerConfig { bin_dir, log_dir: config.bot_log_dir.clone(), environment, commands };
             Ok(Some(Runner::local(local, store)))
         }
         RunnerKind::Taskcluster => {

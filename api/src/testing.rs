@@ -345,7 +345,8 @@ impl TestAppBuilder {
                 ("SHIPIT_API_URL".to_owned(), base_url.clone()),
                 ("SHIPIT_API_TOKEN".to_owned(), token),
             ]);
-            let config = LocalRunnerConfig { log_dir: bin_dir.join("logs"), bin_dir, environment };
+            let commands = state.bots.iter().map(|bot| (bot.name.clone(), bot.command.clone())).collect();
+            let config = LocalRunnerConfig { log_dir: bin_dir.join("logs"), bin_dir, environment, commands };
             state = state.with_runner(Runner::local(config, DbRunStore(pool)));
         }
         let schedules = if self.scheduler {

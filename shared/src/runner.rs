@@ -98,6 +98,9 @@ pub struct LocalRunnerConfig {
     pub log_dir: PathBuf,
     /// Extra environment for every bot (the API's URL and a token, typically).
     pub environment: BTreeMap<String, String>,
+    /// The command line of each bot, binary first, as its hook's task runs it; a bot without one
+    /// runs `<bot>-bot run`.
+    pub commands: BTreeMap<String, Vec<String>>,
 }
 
 /// Where runs are recorded: the API through its client (bots, the pulse listener), or the
@@ -229,7 +232,8 @@ fn hawk_header(config: &TaskclusterRunnerConfig, url: &Url) -> Result<String, Ru
     Ok(format!("Hawk {header}"))
 }
 
-/// Spawns `<bin_dir>/<bot>-bot run` with the parameters in its environment, and watches it: a
+/// Spawns the bot's command (`<bin_dir>/<bot>-bot run` by default) with the parameters in its
+/// environment, and watches it: a
 /// bot that exits without closing its run gets it closed as failed, with the end of its log.
 async fn spawn_local(
     config: &LocalRunnerConfig,
@@ -237,14 +241,20 @@ async fn spawn_local(
     run_id: i64,
     request: &TriggerRequest,
 ) -> Result<String, RunnerError> {
-    let binary = config.bin_dir.join(format!("{}-bot", request.bot));
+    let default_command = [format!("{}-bot", request.bot), "run".to_owned()];
+    let command_line = config
+        .commands
+        .get(&request.bot)
+        .filter(|command| !command.is_empty())
+        .map_or(&default_command[..], Vec::as_slice);
+    let binary = config.bin_dir.join(&command_line[0]);
     let spawn_error = |source| RunnerError::Spawn { binary: binary.clone(), source };
     tokio::fs::create_dir_all(&config.log_dir).await.map_err(spawn_error)?;
     let log_path = config.log_dir.join(format!("{}-{run_id}.log", request.bot));
     let log = std::fs::File::create(&log_path).map_err(spawn_error)?;
     let mut command = tokio::process::Command::new(&binary);
     command
-        .arg("run")
+        .args(&command_line[1..])
         .envs(&config.environment)
         .env(RUN_ID_VARIABLE, run_id.to_string())
         .envs(parameter_environment(&request.parameters))

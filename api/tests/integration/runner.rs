@@ -108,6 +108,7 @@ async fn a_local_bot_gets_its_parameters_and_run_and_a_crash_closes_the_run_with
         bin_dir: dir.path().to_owned(),
         log_dir: dir.path().join("logs"),
         environment: BTreeMap::from([("SHIPIT_API_URL".to_owned(), app.base_url.clone())]),
+        commands: BTreeMap::new(),
     };
     let runner = Runner::local(config, api_client(&app).await);
 
@@ -138,12 +139,15 @@ async fn a_missing_bot_binary_is_a_clear_error_and_closes_the_run() {
         bin_dir: dir.path().to_owned(),
         log_dir: dir.path().to_owned(),
         environment: BTreeMap::new(),
+        commands: BTreeMap::from([("risk".to_owned(), vec!["risk-score".to_owned(), "evaluate".to_owned()])]),
     };
     let runner = Runner::local(config, api_client(&app).await);
 
     let error = runner.start(&request("uplift")).await.unwrap_err();
+    let configured = runner.start(&request("risk")).await.unwrap_err();
 
     assert!(error.to_string().contains("uplift-bot"), "{error}");
+    assert!(configured.to_string().contains("risk-score"), "the bot's own command is used: {configured}");
     let run = shipit_api::db::runs::get(&app.state.pool, 1).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
 }

@@ -7,7 +7,7 @@
 //! or changed. With before/after, the base is analyzed too and only the issues whose hash is not
 //! found at base are published, errors included: moved code is not reported again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -40,6 +40,10 @@ pub struct Analysis {
     pub analyzers: Vec<AnalyzerSummary>,
     /// Every issue found at head, published or not.
     pub issues: Vec<Reported>,
+    /// Issues left unpublished because the ShipIt API already knows their hash at base (see
+    /// [`Analysis::exclude_known`]).
+    #[serde(default)]
+    pub known: usize,
     /// Wall-clock time of the analyzers, in milliseconds.
     pub duration_ms: u64,
 }
@@ -53,6 +57,25 @@ impl Analysis {
     /// Whether an analyzer failed on some of its files.
     pub fn has_failures(&self) -> bool {
         self.analyzers.iter().any(|analyzer| !analyzer.failures.is_empty())
+    }
+
+    /// Before/after across runs: the issues whose hash is in `known` (found at the base of
+    /// diffs analyzed before) are not new and not published, errors included, as with
+    /// `before_after`. Returns how many were published before.
+    pub fn exclude_known(&mut self, known: &HashSet<String>) -> usize {
+        let mut excluded = 0;
+        for reported in self.issues.iter_mut().filter(|reported| known.contains(&reported.issue.hash)) {
+            reported.is_new = false;
+            if std::mem::take(&mut reported.publishable) {
+                excluded += 1;
+                if let Some(summary) = self.analyzers.iter_mut().find(|summary| summary.name == reported.issue.analyzer)
+                {
+                    summary.publishable -= 1;
+                }
+            }
+        }
+        self.known += excluded;
+        excluded
     }
 }
 
@@ -88,7 +111,8 @@ pub struct Reported {
     pub issue: Issue,
     /// It touches a line the change added or changed.
     pub in_patch: bool,
-    /// Its hash is not found at base (always true without before/after).
+    /// Its hash is not found at base: with before/after, in the base checkout; without, among
+    /// the issues the ShipIt API knows at base (always true without either).
     pub is_new: bool,
     pub third_party: bool,
     /// Its check is published (and, for clang-tidy, it is not inside a macro expansion).
@@ -197,7 +221,7 @@ pub fn analyze(
     let mut base_counts: HashMap<String, usize> = HashMap::new();
     let mut sources = Sources::default();
     // clang-tidy reports a header's issues once per source file including it.
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     for (job, result) in jobs.iter().zip(results) {
         let summary = summaries.get_mut(&job.analyzer.kind).expect("every job's analyzer has a summary");
         summary.processes += 1;
@@ -260,6 +284,7 @@ pub fn analyze(
         files: change.touched.clone(),
         analyzers: summaries.into_values().collect(),
         issues,
+        known: 0,
         duration_ms,
     })
 }

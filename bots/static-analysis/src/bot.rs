@@ -1,13 +1,18 @@
-//! The bot's job, as `check` runs it: get the change (revision, patch or Phabricator diff),
-//! analyze it off the async executor, record the run and the issues in the ShipIt API, and
-//! comment on Phabricator.
+//! The bot's job, as `check` runs it: clone or fetch the repository when asked, get the change
+//! (revision, patch or Phabricator diff), analyze it off the async executor, leave out the issues
+//! the ShipIt API already knows at base (unless the base was analyzed too), record the run and
+//! the issues in the API, and comment on Phabricator.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 use shipit_shared::api_client::ApiClient;
-use shipit_shared::api_types::static_analysis::{IssueBatch, IssueBatchResult, NewIssue};
+use shipit_shared::api_types::static_analysis::{
+    IssueBatch, IssueBatchResult, KnownIssues, KnownIssuesQuery, NewIssue,
+};
 use shipit_shared::api_types::{NewRun, RunFinish, RunOutcome, RunProgress, RunTrigger};
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 
@@ -47,6 +52,8 @@ pub struct CheckRequest {
     pub diff: Option<(i64, i64)>,
     /// The command that reproduces the analysis, for the summary.
     pub reproduce: String,
+    /// A repository URL to clone into `repository` (or fetch into it) before the analysis.
+    pub fetch: Option<String>,
 }
 
 /// What `check` did.
@@ -70,6 +77,9 @@ pub async fn check(settings: &Settings, request: &CheckRequest) -> Result<CheckO
     parameters.insert("before_after".into(), json!(request.before_after));
     if let Source::Phabricator(id) = request.source {
         parameters.insert("phabricator_diff".into(), json!(id));
+    }
+    if let Some(url) = &request.fetch {
+        parameters.insert("fetch".into(), json!(url));
     }
     let run_id = match settings.run_id {
         Some(id) => id,
@@ -98,6 +108,12 @@ async fn check_inner(
     http: &UpstreamClient,
     api: Option<(&ApiClient, i64)>,
 ) -> Result<CheckOutcome, Error> {
+    if let Some(url) = &request.fetch {
+        let (url, directory) = (url.clone(), request.repository.clone());
+        tokio::task::spawn_blocking(move || crate::fetch::update(&url, &directory))
+            .await
+            .map_err(|error| Error::Config(format!("the fetch panicked: {error}")))??;
+    }
     let mut conduit = None;
     let mut phabricator_diff = None;
     let (base, patch) = match &request.source {
@@ -118,7 +134,7 @@ async fn check_inner(
         }
     };
     let options = Options { before_after: request.before_after, jobs: request.jobs };
-    let analysis = {
+    let mut analysis = {
         let (repository, settings, source) = (request.repository.clone(), settings.clone(), request.source.clone());
         tokio::task::spawn_blocking(move || {
             let head = match (&source, &patch) {
@@ -138,6 +154,15 @@ async fn check_inner(
         "analysis done"
     );
 
+    let repository = settings.api.repository.clone().unwrap_or_else(|| request.repository.display().to_string());
+    if let Some((api, _)) = api
+        && !request.before_after
+    {
+        let known = known_hashes(api, &repository, &analysis.files).await?;
+        let excluded = analysis.exclude_known(&known);
+        tracing::info!(known = known.len(), excluded, "issues known at base left out");
+    }
+
     let mut uploaded = None;
     if let Some((api, run_id)) = api {
         let progress =
@@ -147,8 +172,6 @@ async fn check_inner(
         }
         let ids = phabricator_diff.as_ref().map(|(diff, revision)| (diff.id, *revision)).or(request.diff);
         if let Some((diff_id, revision_id)) = ids {
-            let repository =
-                settings.api.repository.clone().unwrap_or_else(|| request.repository.display().to_string());
             let batch = issue_batch(&analysis, revision_id, repository);
             let result = api.post_static_analysis_issues(diff_id, &batch).await?;
             tracing::info!(diff.id = diff_id, inserted = result.inserted, updated = result.updated, "issues recorded");
@@ -164,6 +187,21 @@ async fn check_inner(
         published = Some(phabricator::publish(conduit, diff, *revision_id, &analysis, &summary).await?);
     }
     Ok(CheckOutcome { analysis, uploaded, published })
+}
+
+/// The hashes of the issues the API knows at base in `repository`, for the touched `paths`.
+async fn known_hashes(api: &ApiClient, repository: &str, paths: &[String]) -> Result<HashSet<String>, Error> {
+    /// Requests in flight at once: a large diff must not open a connection per file.
+    const CONCURRENCY: usize = 8;
+    let answers: Vec<KnownIssues> = futures::stream::iter(paths)
+        .map(|path| {
+            let query = KnownIssuesQuery { repository: repository.to_owned(), path: Some(path.clone()) };
+            async move { api.static_analysis_known_issues(&query).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(answers.into_iter().flat_map(|answer| answer.issues).map(|issue| issue.hash).collect())
 }
 
 fn conduit_client(settings: &Settings, http: &UpstreamClient) -> Result<Conduit, Error> {
@@ -205,6 +243,7 @@ fn counts(analysis: &Analysis) -> Map<String, Value> {
     counts.insert("files".into(), json!(analysis.files.len()));
     counts.insert("issues".into(), json!(analysis.issues.len()));
     counts.insert("publishable".into(), json!(analysis.publishable().count()));
+    counts.insert("known".into(), json!(analysis.known));
     counts.insert(
         "analyzer_failures".into(),
         json!(analysis.analyzers.iter().map(|analyzer| analyzer.failures.len()).sum::<usize>()),

@@ -20,6 +20,9 @@ pub enum Error {
     /// The patch is not a unified diff, or does not apply on the base revision.
     #[error("the patch does not apply on {base}: {detail}")]
     PatchDoesNotApply { base: String, detail: String },
+    /// The repository could not be cloned or fetched from its URL.
+    #[error("cannot fetch {url}: {detail}")]
+    Fetch { url: String, detail: String },
     /// The configuration is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),

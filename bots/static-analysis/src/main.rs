@@ -32,6 +32,10 @@ struct CheckArgs {
     /// The git repository (its working tree is left untouched).
     #[arg(long, default_value = ".", value_name = "DIR")]
     repo: PathBuf,
+    /// Clone the repository at URL into `--repo` (a bare clone), or fetch it there when it
+    /// exists, before the analysis.
+    #[arg(long, env = "REPOSITORY_URL", value_name = "URL")]
+    fetch: Option<String>,
     /// The revision the change applies on (default for a Phabricator diff: its base commit).
     #[arg(long, env = "BASE_REVISION", value_name = "REV")]
     base: Option<String>,
@@ -115,6 +119,7 @@ async fn check(settings: Settings, args: CheckArgs) -> anyhow::Result<()> {
         comment: args.comment,
         diff: args.diff_id.zip(args.revision_id),
         reproduce: reproduce(&args),
+        fetch: args.fetch.clone(),
     };
     let outcome = bot::check(&settings, &request).await.context("analysis failed")?;
 
@@ -180,6 +185,7 @@ mod tests {
         .unwrap();
         let Command::Check(args) = cli.command;
         assert!(args.before_after);
+        assert_eq!(args.fetch, None);
         assert!(matches!(args.format, OutputFormat::Sarif));
         assert_eq!(reproduce(&args), "static-analysis-bot check --repo . --base main --head topic --before-after");
         assert!(
@@ -187,5 +193,19 @@ mod tests {
                 .is_err(),
             "a diff id needs its revision"
         );
+        let cli = Cli::try_parse_from([
+            "static-analysis-bot",
+            "check",
+            "--repo",
+            "/cache/repo",
+            "--fetch",
+            "https://example.com/r.git",
+            "--phabricator-diff",
+            "42",
+        ])
+        .unwrap();
+        let Command::Check(args) = cli.command;
+        assert_eq!(args.fetch.as_deref(), Some("https://example.com/r.git"));
+        assert_eq!(reproduce(&args), "static-analysis-bot check --repo . --phabricator-diff 42");
     }
 }

@@ -176,6 +176,13 @@ pub fn markdown(analysis: &Analysis, reproduce: &str) -> String {
     for analyzer in analysis.analyzers.iter().filter(|analyzer| analyzer.publishable > 0) {
         text.push_str(&format!("- {} found by {}\n", plural(analyzer.publishable, "issue", ""), analyzer.name));
     }
+    if analysis.known > 0 {
+        text.push_str(&format!(
+            "\n{} already present before this patch {} left out.\n",
+            plural(analysis.known, "issue", ""),
+            if analysis.known == 1 { "is" } else { "are" }
+        ));
+    }
     if !published.is_empty() {
         text.push_str("\n| | File | Line | Check | Message |\n| --- | --- | --- | --- | --- |\n");
         for reported in published.iter().take(MARKDOWN_LIST_LIMIT) {

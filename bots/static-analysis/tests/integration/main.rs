@@ -1,10 +1,14 @@
 //! Integration tests of the static-analysis bot, in one test binary.
 
+mod changed_lines;
 mod check;
 mod clang_tidy;
+mod fetch;
+mod known;
 mod phabricator;
 mod repo;
 mod report;
+mod schemas;
 
 use std::path::PathBuf;
 

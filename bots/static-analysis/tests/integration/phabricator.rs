@@ -124,6 +124,7 @@ fn request(repo: &TestRepo, base: &str) -> CheckRequest {
         comment: true,
         diff: None,
         reproduce: "static-analysis-bot check --phabricator-diff 42".into(),
+        fetch: None,
     }
 }
 
