@@ -21,19 +21,29 @@ chmod 755 "$work"
 api_port=18081
 static_port=18082
 cleanup() {
-    [ -n "${api_pid:-}" ] && kill "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
+    if [ -n "${api_pid:-}" ]; then
+        kill "$api_pid" 2>/dev/null || true
+        wait "$api_pid" 2>/dev/null || true
+    fi
+    if [ -f "$work/nginx.pid" ]; then
+        kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    fi
     # The API stops its cluster on exit; make sure of it before removing the directory.
     target/release/shipit-api db stop --pg-dir "$work/pg" >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-api() { target/release/shipit-api --pg-dir "$work/pg" "$@"; }
-token=$(api token create --name bench --scope 'project:shipit:runs/*' 2>/dev/null)
-SHIPIT_LOG_FORMAT=json RUST_LOG=warn api serve --listen "127.0.0.1:$api_port" >/dev/null 2>&1 &
+api=(target/release/shipit-api --pg-dir "$work/pg")
+token=$("${api[@]}" token create --name bench --scope 'project:shipit:runs/*' 2>/dev/null)
+# Started directly, not through a function, so that $! is the server itself.
+SHIPIT_LOG_FORMAT=json RUST_LOG=warn SHIPIT_RUNNER=none "${api[@]}" serve --listen "127.0.0.1:$api_port" >/dev/null 2>&1 &
 api_pid=$!
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$api_port/__lbheartbeat__" >/dev/null && break; sleep 0.2; done
+if ! kill -0 "$api_pid" 2>/dev/null; then
+    say "the API did not start (is port $api_port taken?)"
+    exit 1
+fi
 
 # 500 runs of three bots, some closed, so that the page is realistic.
 for i in $(seq 1 500); do
