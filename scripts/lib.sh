@@ -60,3 +60,25 @@ ensure_analyzers_installed() {
         apt_install "${missing[@]}"
     fi
 }
+
+# The pulse listener's tests use a real RabbitMQ on 127.0.0.1:5672 (guest/guest).
+ensure_rabbitmq_running() {
+    if ! command -v rabbitmq-server >/dev/null 2>&1 && [ ! -x /usr/sbin/rabbitmq-server ]; then
+        apt_install rabbitmq-server
+    fi
+    if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+        return
+    fi
+    say "starting RabbitMQ"
+    local prefix=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            prefix=(sudo)
+        else
+            say "RabbitMQ is not running: start it with sudo rabbitmq-server -detached"
+            exit 1
+        fi
+    fi
+    PATH="$PATH:/usr/sbin" "${prefix[@]}" rabbitmq-server -detached
+    PATH="$PATH:/usr/sbin" "${prefix[@]}" rabbitmqctl await_startup >/dev/null
+}

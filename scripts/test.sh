@@ -4,7 +4,8 @@
 # Tests need a PostgreSQL server: SHIPIT_TEST_DATABASE_URL when set (a superuser URL, e.g.
 # postgresql://postgres@127.0.0.1:5432/postgres), otherwise a private cluster in
 # target/shipit-test-pg that this script stops at the end. The static-analysis tests run the real
-# analyzers, installed here with apt-get when missing. Nothing else needs configuring.
+# analyzers, installed here with apt-get when missing, and the pulse listener's a real RabbitMQ on
+# 127.0.0.1:5672, started here when it does not answer. Nothing else needs configuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -12,6 +13,7 @@ source scripts/lib.sh
 require_cargo
 ensure_postgres_installed
 ensure_analyzers_installed
+ensure_rabbitmq_running
 
 stop_test_cluster() {
     if [ -f target/shipit-test-pg/PG_VERSION ] && [ -x target/debug/shipit-api ]; then

@@ -113,6 +113,7 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(crate::routes::static_analysis::get_revision))
         .routes(routes!(crate::routes::static_analysis::get_checks))
         .routes(routes!(crate::routes::static_analysis::get_known_issues))
+        .routes(routes!(crate::routes::events::record_event, crate::routes::events::get_event))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))

@@ -23,6 +23,7 @@ pub mod scopes {
     pub const RUNS_TRIGGER: &str = "project:shipit:runs/trigger";
     /// Upload coverage reports.
     pub const COVERAGE_MANAGE: &str = "project:shipit:coverage/manage";
+    pub const EVENTS_MANAGE: &str = "project:shipit:events/manage";
     pub const STATIC_ANALYSIS_MANAGE: &str = "project:shipit:static-analysis/manage";
     /// Read anything, when reads are not public.
     pub const READ: &str = "project:shipit:read";

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 pub mod coverage;
+pub mod events;
 
 pub mod static_analysis;
 

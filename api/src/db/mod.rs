@@ -2,6 +2,7 @@
 //! (in the submodules). Nothing outside this module tree writes SQL.
 
 pub mod coverage;
+pub mod events;
 pub mod runs;
 pub mod static_analysis;
 pub mod tokens;

@@ -1,6 +1,7 @@
 //! The HTTP handlers, one module per area.
 
 pub mod coverage;
+pub mod events;
 pub mod health;
 pub mod runs;
 pub mod static_analysis;

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod coverage;
 mod errors;
+mod events;
 mod health;
 mod hooks;
 mod migrations;

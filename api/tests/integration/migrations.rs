@@ -27,10 +27,11 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "api_tokens",
             "coverage_paths",
             "coverage_reports",
+            "events",
             "refinery_schema_history",
             "runs",
             "static_analysis_diffs",
-            "static_analysis_issues"
+            "static_analysis_issues",
         ]
     );
     assert_eq!(tables().await, after_first);
