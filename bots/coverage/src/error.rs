@@ -29,4 +29,19 @@ pub enum CoverageError {
     InvalidPrefixMap(String),
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),
+    /// A setting of the coverage run is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The push has no coverage build, or none that can be found.
+    #[error("{0}")]
+    NoBuild(String),
+    /// Taskcluster could not be read.
+    #[error(transparent)]
+    Taskcluster(#[from] crate::taskcluster::TaskclusterError),
+    /// An upstream service (the pushlog) failed.
+    #[error(transparent)]
+    Upstream(#[from] shipit_shared::http::HttpError),
+    /// The ShipIt API refused or failed.
+    #[error(transparent)]
+    Api(#[from] shipit_shared::api_client::ApiClientError),
 }

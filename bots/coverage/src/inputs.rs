@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::CoverageError;
 use crate::lcov::{ParseOptions, ParseStats, parse_reader_with_buffer};
-use crate::report::Report;
+use crate::report::RecordSink;
 
 /// One tracefile to parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,11 +32,13 @@ impl Input {
         }
     }
 
-    /// Parses this input into `report`, reading through `buf` (reused between inputs).
-    pub fn parse_into(
+    /// Parses this input into `report`, reading through `buf` (reused between inputs). Zip
+    /// entries are inflated as a stream through `buf` (and the inflater's small window), never
+    /// held whole.
+    pub fn parse_into<S: RecordSink + ?Sized>(
         &self,
         options: &ParseOptions,
-        report: &mut Report,
+        report: &mut S,
         buf: &mut Vec<u8>,
     ) -> Result<ParseStats, CoverageError> {
         let name = self.display_name();

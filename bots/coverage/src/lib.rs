@@ -1,5 +1,5 @@
 //! The coverage bot's library: an offline, parallel merge of lcov tracefiles into covdir, lcov
-//! or summary reports.
+//! or summary reports, and the Taskcluster flow that merges and uploads a push's coverage.
 
 pub mod covdir;
 pub mod error;
@@ -9,6 +9,8 @@ pub mod merge;
 pub mod output;
 pub mod paths;
 pub mod report;
+pub mod run;
+pub mod taskcluster;
 
 pub use error::CoverageError;
 pub use inputs::{Input, discover};

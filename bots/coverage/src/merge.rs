@@ -1,18 +1,18 @@
-//! The parallel merge of many inputs: each rayon worker folds the inputs it takes into its own
-//! [`Report`], then the per-worker reports are merged pairwise.
+//! The parallel merge of many inputs: one worker thread per core takes inputs from a shared
+//! queue (largest first) and adds every record it reads straight into one [`SharedReport`].
 
+use std::cmp::Reverse;
 use std::io::IsTerminal;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 
 use crate::error::CoverageError;
 use crate::inputs::Input;
 use crate::lcov::{ParseOptions, ParseStats};
-use crate::report::Report;
+use crate::report::{Report, SharedReport};
 
 /// What a merge produced, and what it ran into.
 #[derive(Debug, Default)]
@@ -22,29 +22,69 @@ pub struct MergeOutcome {
     pub inputs: usize,
 }
 
-/// Parses and merges `inputs` in parallel.
+/// Parses and merges `inputs` in parallel, on as many threads as rayon would use (so
+/// `RAYON_NUM_THREADS` applies). The first error stops the other workers at their next input;
+/// when several inputs fail, the error of the first one in `inputs` order is returned.
 pub fn merge_inputs(inputs: &[Input], options: &ParseOptions, progress: bool) -> Result<MergeOutcome, CoverageError> {
+    let report = SharedReport::default();
+    let stats = merge_inputs_into(inputs, options, progress, &report)?;
+    Ok(MergeOutcome { report: report.into_report(), stats, inputs: inputs.len() })
+}
+
+/// [`merge_inputs`] into a report owned by the caller, which may already hold data (e.g. to add
+/// inputs as they become available).
+pub fn merge_inputs_into(
+    inputs: &[Input],
+    options: &ParseOptions,
+    progress: bool,
+    report: &SharedReport,
+) -> Result<ParseStats, CoverageError> {
     let progress = Progress::new(inputs, progress);
-    let (report, stats, _buf) = inputs
-        .par_iter()
-        .try_fold(
-            || (Report::default(), ParseStats::default(), Vec::new()),
-            |(mut report, mut stats, mut buf), input| {
-                let parsed = input.parse_into(options, &mut report, &mut buf)?;
-                stats.add(&parsed);
-                progress.done(input);
-                Ok::<_, CoverageError>((report, stats, buf))
-            },
-        )
-        .try_reduce(
-            || (Report::default(), ParseStats::default(), Vec::new()),
-            |(a, mut a_stats, a_buf), (b, b_stats, _b_buf)| {
-                a_stats.add(&b_stats);
-                Ok((Report::merged(a, b), a_stats, a_buf))
-            },
-        )?;
+    // Largest inputs first, so that no worker is left with a big one at the end while the
+    // others are idle.
+    let mut queue: Vec<usize> = (0..inputs.len()).collect();
+    queue.sort_by_key(|&i| Reverse(inputs[i].size()));
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<(usize, CoverageError)>> = Mutex::new(None);
+    let stats = Mutex::new(ParseStats::default());
+    let workers = rayon::current_num_threads().clamp(1, inputs.len().max(1));
+
+    let worker = || {
+        // One read buffer per worker, reused for all its inputs: the only input data held in
+        // memory at any time is one buffer per worker.
+        let mut buf = Vec::new();
+        let mut own = ParseStats::default();
+        while !failed.load(Ordering::Relaxed) {
+            let Some(&index) = queue.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+            let input = &inputs[index];
+            match input.parse_into(options, &mut &*report, &mut buf) {
+                Ok(parsed) => {
+                    own.add(&parsed);
+                    progress.done(input);
+                }
+                Err(error) => {
+                    failed.store(true, Ordering::Relaxed);
+                    let mut first = first_error.lock().unwrap_or_else(PoisonError::into_inner);
+                    if first.as_ref().is_none_or(|(known, _)| index < *known) {
+                        *first = Some((index, error));
+                    }
+                }
+            }
+        }
+        stats.lock().unwrap_or_else(PoisonError::into_inner).add(&own);
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..workers {
+            scope.spawn(worker);
+        }
+        worker();
+    });
     progress.finish();
-    Ok(MergeOutcome { report, stats, inputs: inputs.len() })
+    if let Some((_, error)) = first_error.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(error);
+    }
+    Ok(stats.into_inner().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// An indicatif bar on a terminal; elsewhere (CI logs) a log line at most every few seconds.

@@ -18,9 +18,27 @@ pub fn write_lcov(report: &Report, w: &mut impl Write) -> io::Result<()> {
 
         let mut functions: Vec<_> = cov.functions.iter().collect();
         functions.sort_unstable_by(|a, b| (a.1.location, a.0).cmp(&(b.1.location, b.0)));
+        let mut aliases = 0u32;
         for (name, function) in &functions {
             // A function only ever named by FNDA has no location to print.
             let Some(location) = function.location else { continue };
+            if location.end.is_none() && reads_as_end_line(name) {
+                // `FN:<start>,12,x` would read back as the function `x` ending at line 12: say
+                // it the lcov 2 way, which also carries the hits (so no FNDA below).
+                w.write_all(b"FNL:")?;
+                w.write_all(buf.format(aliases).as_bytes())?;
+                w.write_all(b",")?;
+                w.write_all(buf.format(location.start).as_bytes())?;
+                w.write_all(b"\nFNA:")?;
+                w.write_all(buf.format(aliases).as_bytes())?;
+                w.write_all(b",")?;
+                w.write_all(buf.format(function.hits).as_bytes())?;
+                w.write_all(b",")?;
+                w.write_all(name.as_bytes())?;
+                w.write_all(b"\n")?;
+                aliases += 1;
+                continue;
+            }
             w.write_all(b"FN:")?;
             w.write_all(buf.format(location.start).as_bytes())?;
             if let Some(end) = location.end {
@@ -32,6 +50,9 @@ pub fn write_lcov(report: &Report, w: &mut impl Write) -> io::Result<()> {
             w.write_all(b"\n")?;
         }
         for (name, function) in &functions {
+            if function.location.is_some_and(|l| l.end.is_none()) && reads_as_end_line(name) {
+                continue;
+            }
             w.write_all(b"FNDA:")?;
             w.write_all(buf.format(function.hits).as_bytes())?;
             w.write_all(b",")?;
@@ -41,7 +62,7 @@ pub fn write_lcov(report: &Report, w: &mut impl Write) -> io::Result<()> {
         write_count(w, b"FNF:", totals.functions)?;
         write_count(w, b"FNH:", totals.functions_covered)?;
 
-        for (key, taken) in &cov.branches {
+        for (key, taken) in cov.branches.iter() {
             w.write_all(b"BRDA:")?;
             w.write_all(buf.format(key.line).as_bytes())?;
             w.write_all(if key.exception { b",e" } else { b"," })?;
@@ -73,6 +94,11 @@ pub fn write_lcov(report: &Report, w: &mut impl Write) -> io::Result<()> {
         w.write_all(b"end_of_record\n")?;
     }
     Ok(())
+}
+
+/// Whether `FN:<start>,<name>` would read `name`'s first field as an end line (`12,x`).
+fn reads_as_end_line(name: &str) -> bool {
+    name.split_once(',').is_some_and(|(first, _)| !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn write_count(w: &mut impl Write, key: &[u8], value: u64) -> io::Result<()> {

@@ -76,6 +76,74 @@ fn windows_line_endings_and_missing_final_newline() {
     assert_eq!(report.get("a.c").unwrap().lines.iter().collect::<Vec<_>>(), [(1, 1), (2, 0)]);
 }
 
+/// Found by the fuzzer: a name ending in `\r` lost one `\r` per lcov write and read.
+#[test]
+fn repeated_carriage_returns_are_line_ending_not_name() {
+    let report = parse("SF:a.c\r\r\nFN:1,f\r\r\r\nFNDA:1,f\r\nFNDA:2,g\r\r\nDA:1,1\r\r\nend_of_record\r\r\n");
+    // Also when normalising the path leaves the `\r` at its end.
+    let normalised = parse("SF:b\r\\\r\r\nDA:1,1\nend_of_record\n");
+    assert!(normalised.get("b").is_some());
+    assert_lcov_round_trip(&normalised);
+    // And when dropping it leaves a trailing `/` (`c\r\\\r\\` is `c\r/\r/`, then `c\r/\r`).
+    let twice = parse("SF:c\r\\\r\\\r\nDA:1,1\nend_of_record\n");
+    assert!(twice.get("c").is_some(), "{:?}", twice.files().map(|(path, _)| path).collect::<Vec<_>>());
+    assert_lcov_round_trip(&twice);
+    let file = report.get("a.c").unwrap();
+    assert_eq!(file.functions["f"], Function { location: Some(FnLocation { start: 1, end: None }), hits: 1 });
+    assert_eq!(file.functions["g"].hits, 2);
+    assert_eq!(file.functions.len(), 2);
+    assert_lcov_round_trip(&report);
+}
+
+/// Found by the fuzzer's round-trip check: a function without an end line whose name starts
+/// with `<digits>,` cannot be written as `FN:<start>,<name>` (it would read back as an end line).
+#[test]
+fn function_name_that_looks_like_an_end_line_survives_lcov_output() {
+    let report = parse("SF:a.c\nFNL:0,3\nFNA:0,4,12,x\nFN:7,9,y\nFNDA:1,y\nend_of_record\n");
+    let file = report.get("a.c").unwrap();
+    assert_eq!(file.functions["12,x"], Function { location: Some(FnLocation { start: 3, end: None }), hits: 4 });
+    assert_eq!(file.functions["y"], Function { location: Some(FnLocation { start: 7, end: Some(9) }), hits: 1 });
+    assert_lcov_round_trip(&report);
+}
+
+/// Found by the fuzzer (out of memory): covdir writes one entry per line up to the last, so a
+/// bogus huge line number must not get into a report.
+#[test]
+fn line_numbers_past_the_limit_are_malformed() {
+    let mut report = Report::default();
+    let text = "SF:a.c\nDA:16777216,1\nDA:16777217,1\nDA:4000000000,1\nBRDA:4000000000,0,0,1\nFN:4000000000,f\nend_of_record\n";
+    let stats = parse_bytes("big.info", text.as_bytes(), &ParseOptions::default(), &mut report).unwrap();
+    assert_eq!(stats.malformed, 4);
+    let file = report.get("a.c").unwrap();
+    assert_eq!(file.lines.iter().collect::<Vec<_>>(), [(shipit_coverage::lcov::MAX_LINE, 1)]);
+    assert!(file.functions.is_empty() && file.branches.is_empty());
+}
+
+/// Found by the fuzzer (its JSON check hit serde_json's nesting limit): covdir nests one object
+/// per directory and its writer recurses per level, so a path with 100,000 components would
+/// overflow the stack.
+#[test]
+fn paths_with_too_many_components_are_malformed() {
+    let limit = shipit_coverage::lcov::MAX_PATH_DEPTH;
+    let deep = |depth: usize| format!("{}x.c", "d/".repeat(depth - 1));
+    let text = format!("SF:{}\nDA:1,1\nend_of_record\nSF:{}\nDA:1,1\nend_of_record\n", deep(limit), deep(100_000));
+    let mut report = Report::default();
+    let stats = parse_bytes("deep.info", text.as_bytes(), &ParseOptions::default(), &mut report).unwrap();
+    // The deep SF and the DA after it (outside of any section now).
+    assert_eq!(stats.malformed, 2);
+    assert_eq!(report.len(), 1);
+    assert!(report.get(&deep(limit)).is_some());
+}
+
+fn assert_lcov_round_trip(report: &Report) {
+    let mut text = Vec::new();
+    shipit_coverage::output::write_lcov(report, &mut text).unwrap();
+    let strict = ParseOptions { strict: true, ..ParseOptions::default() };
+    let mut again = Report::default();
+    parse_bytes("again.info", &text, &strict, &mut again).unwrap();
+    assert_eq!(&again, report, "{}", String::from_utf8_lossy(&text));
+}
+
 #[test]
 fn same_file_across_inputs_adds_up() {
     let mut report =
