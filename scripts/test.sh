@@ -3,7 +3,7 @@
 #
 # Tests need a PostgreSQL server: SHIPIT_TEST_DATABASE_URL when set (a superuser URL, e.g.
 # postgresql://postgres@127.0.0.1:5432/postgres), otherwise a private cluster in
-# target/shipit-test-pg that this script stops at the end. The static-analysis tests run the real
+# target/shipit-test-pg (under CARGO_TARGET_DIR when set) that this script stops at the end. The static-analysis tests run the real
 # analyzers, installed here with apt-get when missing, and the pulse listener's a real RabbitMQ on
 # 127.0.0.1:5672, started here when it does not answer. Nothing else needs configuring.
 set -euo pipefail
@@ -15,9 +15,10 @@ ensure_postgres_installed
 ensure_analyzers_installed
 ensure_rabbitmq_running
 
+target_dir=${CARGO_TARGET_DIR:-target}
 stop_test_cluster() {
-    if [ -f target/shipit-test-pg/PG_VERSION ] && [ -x target/debug/shipit-api ]; then
-        target/debug/shipit-api db stop --pg-dir target/shipit-test-pg || true
+    if [ -f "$target_dir/shipit-test-pg/PG_VERSION" ] && [ -x "$target_dir/debug/shipit-api" ]; then
+        "$target_dir/debug/shipit-api" db stop --pg-dir "$target_dir/shipit-test-pg" || true
     fi
 }
 trap stop_test_cluster EXIT

@@ -14,4 +14,4 @@ fi
 say "building (release)"
 cargo build --release --locked --bins
 say "starting the API"
-exec target/release/shipit-api serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/shipit-api" serve "$@"
