@@ -380,6 +380,12 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// `GET path` decoded from JSON, whatever the status.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self.client.get(self.url(path)).send().await.expect("the API answers");
+        response.json().await.expect("the API answers JSON")
+    }
+
     /// A new token with these scopes.
     pub async fn token(&self, scopes: &[&str]) -> String {
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());

@@ -179,47 +179,17 @@ async fn a_run_merges_the_best_tasks_uploads_every_report_and_lists_what_is_miss
                 .any(|task| request.url.path().contains(task))
         })
         .count() as i64;
-    let file: Value =
-        app.client
-            .get(app.url(&format!(
-                "/coverage/path?repository=mozilla-central&changeset={REVISION}&path=js/src/jit/BitSet.cpp"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let file: Value = app
+        .get_json(&format!("/coverage/path?repository=mozilla-central&changeset={REVISION}&path=js/src/jit/BitSet.cpp"))
+        .await;
     assert_eq!(file["coverage"], json!([42 * linux_with_coverage, 42 * linux_with_coverage]));
     let windows: Value = app
-        .client
-        .get(app.url("/coverage/path?repository=mozilla-central&platform=windows10-64-ccov&path=js/src/jit/BitSet.cpp"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/coverage/path?repository=mozilla-central&platform=windows10-64-ccov&path=js/src/jit/BitSet.cpp")
+        .await;
     assert_eq!(windows["status"], 404, "windows tasks covered other files");
-    let filters: Value = app
-        .client
-        .get(app.url("/coverage/filters?repository=mozilla-central"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let filters: Value = app.get_json("/coverage/filters?repository=mozilla-central").await;
     assert_eq!(filters["platforms"], json!(["linux64-ccov", "linux64-jsdcov", "windows10-64-ccov"]));
-    let zero: Value = app
-        .client
-        .get(app.url("/coverage/zero?repository=mozilla-central"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let zero: Value = app.get_json("/coverage/zero?repository=mozilla-central").await;
     let uncovered = fixture("upstream/grcov_uncovered_file.info");
     let uncovered_path = uncovered.lines().find_map(|line| line.strip_prefix("SF:")).unwrap();
     assert!(zero["files"].as_array().unwrap().iter().any(|file| file["name"] == uncovered_path), "{zero}");
