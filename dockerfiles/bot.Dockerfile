@@ -18,8 +18,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /work bot
+    && useradd --system --uid 10001 --create-home --home-dir /app bot
 COPY --from=build /bot /usr/local/bin/bot
 USER bot
-WORKDIR /work
+WORKDIR /app
 ENTRYPOINT ["bot"]

@@ -11,11 +11,11 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /work bot \
+    && useradd --system --uid 10001 --create-home --home-dir /app bot \
     && mkdir /cache && chown bot /cache
 COPY --from=build /src/target/release/coverage-bot /usr/local/bin/coverage-bot
 USER bot
-WORKDIR /work
+WORKDIR /app
 VOLUME /cache
 ENV SHIPIT_CACHE_DIR=/cache
 ENTRYPOINT ["coverage-bot"]

@@ -15,11 +15,11 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
         clang-tidy clang-format cppcheck flake8 shellcheck \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /work bot \
+    && useradd --system --uid 10001 --create-home --home-dir /app bot \
     && mkdir -p /cache /tmp/results && chown bot /cache /tmp/results
 COPY --from=build /bot /usr/local/bin/static-analysis-bot
 USER bot
-WORKDIR /work
+WORKDIR /app
 # No entrypoint: the hook runs the bot, which clones or fetches the repository named by
 # REPOSITORY_URL (`--fetch`) into /cache/repo with git before the analysis.
 CMD ["static-analysis-bot", "--help"]

@@ -8,7 +8,7 @@
 # goes first), because other work on the machine disturbs single measurements: the table gives
 # the best and the median of each. The first round also checks that both covdir outputs are equal.
 #
-# Environment: GRCOV (default /work/grcov-bin/bin/grcov or grcov on PATH), BOT (default: the
+# Environment: GRCOV (grcov on PATH, else ~/.cargo/bin/grcov; install it outside the workspace with `cargo install grcov --version 0.10.7`), BOT (default: the
 # release build in $CARGO_TARGET_DIR or target/), WORK (scratch directory, default /tmp/cov-bench),
 # REPEAT. Scale 1.0 is mozilla-central sized: 20,000 files, ~3.5M lines, ~2.4 GB of lcov.
 set -euo pipefail
@@ -19,7 +19,7 @@ scales=("${@:-0.2 0.5 1.0}")
 read -r -a scales <<< "${scales[*]}"
 work="${WORK:-/tmp/cov-bench}"
 repeat="${REPEAT:-3}"
-grcov="${GRCOV:-$(command -v grcov || echo /work/grcov-bin/bin/grcov)}"
+grcov="${GRCOV:-$(command -v grcov || echo "$HOME/.cargo/bin/grcov")}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 bot="${BOT:-$target/release/coverage-bot}"
 
