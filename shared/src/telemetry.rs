@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber. Calling it twice is harmless: the second call does nothing.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn,tokio_postgres=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,refinery_core=warn,tokio_postgres=warn,tokio_cron_scheduler=warn"));
     let json = match std::env::var("SHIPIT_LOG_FORMAT").as_deref() {
         Ok("json") => true,
         Ok("text") => false,
