@@ -9,20 +9,24 @@ require_cargo() {
     fi
 }
 
+# Whether this user may run commands as root: root itself, or passwordless sudo.
+can_run_as_root() {
+    [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }
+}
+
+run_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
 # Installs Debian packages, as root or through passwordless sudo; otherwise says what to run.
 apt_install() {
-    local prefix=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-            prefix=(sudo)
-        else
-            say "missing Debian package(s): $*. Install them with: sudo apt-get install $*"
-            exit 1
-        fi
+    if ! can_run_as_root; then
+        say "missing Debian package(s): $*. Install them with: sudo apt-get install $*"
+        exit 1
     fi
     say "installing $* with apt-get"
-    "${prefix[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    "${prefix[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    run_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    run_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 # The directory holding the PostgreSQL server programs (initdb, pg_ctl), if any.
@@ -69,16 +73,11 @@ ensure_rabbitmq_running() {
     if (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
         return
     fi
-    say "starting RabbitMQ"
-    local prefix=()
-    if [ "$(id -u)" -ne 0 ]; then
-        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-            prefix=(sudo)
-        else
-            say "RabbitMQ is not running: start it with sudo rabbitmq-server -detached"
-            exit 1
-        fi
+    if ! can_run_as_root; then
+        say "RabbitMQ is not running: start it with sudo rabbitmq-server -detached"
+        exit 1
     fi
-    PATH="$PATH:/usr/sbin" "${prefix[@]}" rabbitmq-server -detached
-    PATH="$PATH:/usr/sbin" "${prefix[@]}" rabbitmqctl await_startup >/dev/null
+    say "starting RabbitMQ"
+    PATH="$PATH:/usr/sbin" run_as_root rabbitmq-server -detached
+    PATH="$PATH:/usr/sbin" run_as_root rabbitmqctl await_startup >/dev/null
 }

@@ -11,6 +11,28 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::harness::{Harness, ROUTE, hook_answer, try_ending, wait_until};
 
+/// A slow Taskcluster, so that messages are being handled when the connection goes.
+async fn mount_slow_hook(harness: &Harness) {
+    Mock::given(method("POST"))
+        .and(path("/api/hooks/v1/hooks/project-relman/shipit-static-analysis/trigger"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(hook_answer("U3RhdGljMDAwMDAwMDAwMA"))
+                .set_delay(Duration::from_millis(40)),
+        )
+        .mount(&harness.taskcluster)
+        .await;
+}
+
+/// How many times each try task triggered the hook.
+async fn triggers_per_task(harness: &Harness) -> BTreeMap<String, usize> {
+    let mut per_task = BTreeMap::new();
+    for call in harness.hook_calls("static-analysis").await {
+        *per_task.entry(call["TRY_TASK_ID"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    per_task
+}
+
 /// Closes, through `rabbitmqctl`, every connection whose client named itself `name`.
 async fn close_connections_named(name: &str) -> usize {
     let listed = tokio::process::Command::new("rabbitmqctl")
@@ -41,16 +63,7 @@ async fn close_connections_named(name: &str) -> usize {
 #[tokio::test]
 async fn losing_the_broker_mid_stream_loses_nothing_and_triggers_each_event_once() {
     let harness = Harness::new().await;
-    // A slow Taskcluster, so that messages are being handled when the connection goes.
-    Mock::given(method("POST"))
-        .and(path("/api/hooks/v1/hooks/project-relman/shipit-static-analysis/trigger"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(hook_answer("U3RhdGljMDAwMDAwMDAwMA"))
-                .set_delay(Duration::from_millis(40)),
-        )
-        .mount(&harness.taskcluster)
-        .await;
+    mount_slow_hook(&harness).await;
     let config = harness.config();
     let listener = harness.start(config.clone()).await;
     let rule = harness.rule_name("static-analysis");
@@ -77,17 +90,8 @@ async fn losing_the_broker_mid_stream_loses_nothing_and_triggers_each_event_once
             .await;
     }
 
-    wait_until("all 60 events trigger", Duration::from_secs(30), || {
-        let harness = &harness;
-        async move {
-            let calls = harness.hook_calls("static-analysis").await;
-            calls
-                .iter()
-                .map(|call| call["TRY_TASK_ID"].as_str().unwrap().to_owned())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-                == 60
-        }
+    wait_until("all 60 events trigger", Duration::from_secs(30), || async {
+        triggers_per_task(&harness).await.len() == 60
     })
     .await;
     wait_until("the listener is back", Duration::from_secs(10), || {
@@ -103,10 +107,7 @@ async fn losing_the_broker_mid_stream_loses_nothing_and_triggers_each_event_once
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut per_task = BTreeMap::<String, usize>::new();
-    for call in harness.hook_calls("static-analysis").await {
-        *per_task.entry(call["TRY_TASK_ID"].as_str().unwrap().to_owned()).or_default() += 1;
-    }
+    let per_task = triggers_per_task(&harness).await;
     assert_eq!(per_task.len(), 60);
     let twice: Vec<_> = per_task.iter().filter(|(_, count)| **count > 1).collect();
     assert!(twice.is_empty(), "triggered more than once: {twice:?}");
@@ -123,15 +124,7 @@ async fn losing_the_broker_mid_stream_loses_nothing_and_triggers_each_event_once
 #[ignore = "restarts the shared broker: run alone with --ignored"]
 async fn a_broker_restart_loses_nothing() {
     let harness = Harness::new().await;
-    Mock::given(method("POST"))
-        .and(path("/api/hooks/v1/hooks/project-relman/shipit-static-analysis/trigger"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(hook_answer("U3RhdGljMDAwMDAwMDAwMA"))
-                .set_delay(Duration::from_millis(40)),
-        )
-        .mount(&harness.taskcluster)
-        .await;
+    mount_slow_hook(&harness).await;
     let config = harness.config();
     let listener = harness.start(config.clone()).await;
     let rule = harness.rule_name("static-analysis");
@@ -170,24 +163,12 @@ async fn a_broker_restart_loses_nothing() {
             .await
             .unwrap();
     }
-    wait_until("all 40 events trigger", Duration::from_secs(60), || {
-        let harness = &harness;
-        async move {
-            let calls = harness.hook_calls("static-analysis").await;
-            calls
-                .iter()
-                .map(|call| call["TRY_TASK_ID"].as_str().unwrap().to_owned())
-                .collect::<std::collections::BTreeSet<_>>()
-                .len()
-                == 40
-        }
+    wait_until("all 40 events trigger", Duration::from_secs(60), || async {
+        triggers_per_task(&harness).await.len() == 40
     })
     .await;
     assert!(stats.reconnects() >= 1);
-    let mut per_task = BTreeMap::<String, usize>::new();
-    for call in harness.hook_calls("static-analysis").await {
-        *per_task.entry(call["TRY_TASK_ID"].as_str().unwrap().to_owned()).or_default() += 1;
-    }
+    let per_task = triggers_per_task(&harness).await;
     assert!(per_task.values().all(|count| *count == 1), "triggered more than once: {per_task:?}");
     listener.stop().await;
     for queue in [config.broker.queue_name(&rule), config.broker.dead_letter_queue()] {
