@@ -8,7 +8,9 @@ use shipit_pulse_listener::stats::{ACKED, DEAD_LETTERED, REQUEUED, TRIGGERED};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::harness::{Harness, ROUTE, group_key, group_resolved, hook_answer, task_group_page, try_ending, wait_until};
+use crate::harness::{
+    Harness, ROUTE, group_key, group_resolved, hook_answer, task_group_page, try_ending, wait_for_count, wait_until,
+};
 
 const STATIC_HOOK: &str = "/api/hooks/v1/hooks/project-relman/shipit-static-analysis/trigger";
 
@@ -68,12 +70,8 @@ async fn unreadable_messages_are_dead_lettered_and_the_listener_carries_on() {
         .await;
 
     let stats = listener.stats.clone();
-    wait_until("the good message triggers", Duration::from_secs(20), || {
-        let stats = stats.clone();
-        let name = static_analysis.clone();
-        async move { stats.get(TRIGGERED, &name) == 1 }
-    })
-    .await;
+    wait_for_count(&stats, TRIGGERED, &static_analysis, 1).await;
+    assert_eq!(stats.get(TRIGGERED, &static_analysis), 1);
     wait_until("six messages are dead-lettered", Duration::from_secs(20), || {
         let (stats, names) = (stats.clone(), [static_analysis.clone(), coverage.clone(), risk.clone()]);
         async move { names.iter().map(|name| stats.get(DEAD_LETTERED, name)).sum::<u64>() == 6 }
@@ -124,11 +122,8 @@ async fn a_transient_trigger_failure_requeues_until_the_trigger_succeeds() {
         .await;
 
     let stats = listener.stats.clone();
-    wait_until("the message is acknowledged", Duration::from_secs(20), || {
-        let (stats, rule) = (stats.clone(), rule.clone());
-        async move { stats.get(ACKED, &rule) == 1 }
-    })
-    .await;
+    wait_for_count(&stats, ACKED, &rule, 1).await;
+    assert_eq!(stats.get(ACKED, &rule), 1);
     assert_eq!(stats.get_labelled(REQUEUED, &rule, "trigger"), 2);
     assert_eq!(stats.get(TRIGGERED, &rule), 1);
     assert_eq!(stats.get(DEAD_LETTERED, &rule), 0);
@@ -173,11 +168,8 @@ async fn a_restarted_listener_does_not_trigger_handled_groups_again() {
     let first = harness.start(config.clone()).await;
     harness.publish(&harness.coverage_exchange(), &group_key(group), &group_resolved(group)).await;
     let stats = first.stats.clone();
-    wait_until("the group triggers", Duration::from_secs(20), || {
-        let (stats, rule) = (stats.clone(), rule.clone());
-        async move { stats.get(ACKED, &rule) == 1 }
-    })
-    .await;
+    wait_for_count(&stats, ACKED, &rule, 1).await;
+    assert_eq!(stats.get(ACKED, &rule), 1);
     first.stop().await;
 
     // Pulse delivers at least once: the same message comes again while no listener runs.
@@ -187,11 +179,8 @@ async fn a_restarted_listener_does_not_trigger_handled_groups_again() {
 
     let second = harness.start(config.clone()).await;
     let stats = second.stats.clone();
-    wait_until("both copies are acknowledged", Duration::from_secs(20), || {
-        let (stats, rule) = (stats.clone(), rule.clone());
-        async move { stats.get(ACKED, &rule) == 2 }
-    })
-    .await;
+    wait_for_count(&stats, ACKED, &rule, 2).await;
+    assert_eq!(stats.get(ACKED, &rule), 2);
     assert_eq!(stats.get_labelled(ACKED, &rule, "duplicate"), 2);
     assert_eq!(stats.get(TRIGGERED, &rule), 0);
     assert_eq!(harness.hook_calls("coverage").await.len(), 1);

@@ -295,6 +295,12 @@ where
     }
 }
 
+/// Waits until the listener's counter `metric` of `rule` is at least `count`.
+pub(crate) async fn wait_for_count(stats: &Stats, metric: &str, rule: &str, count: u64) {
+    let what = format!("{metric} of {rule} reaches {count}");
+    wait_until(&what, Duration::from_secs(20), || std::future::ready(stats.get(metric, rule) >= count)).await;
+}
+
 /// A task group as the fixture recorded it, with its continuation token or without.
 pub(crate) fn task_group_page(name: &str, keep_token: bool) -> serde_json::Value {
     let path = format!("{}/../../fixtures/pulse-listener/{name}.json", env!("CARGO_MANIFEST_DIR"));

@@ -9,7 +9,7 @@ use shipit_pulse_listener::stats::TRIGGERED;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::harness::{Harness, ROUTE, hook_answer, try_ending, wait_until};
+use crate::harness::{Harness, ROUTE, hook_answer, try_ending, wait_for_count, wait_until};
 
 /// A slow Taskcluster, so that messages are being handled when the connection goes.
 async fn mount_slow_hook(harness: &Harness) {
@@ -31,6 +31,13 @@ async fn triggers_per_task(harness: &Harness) -> BTreeMap<String, usize> {
         *per_task.entry(call["TRY_TASK_ID"].as_str().unwrap().to_owned()).or_default() += 1;
     }
     per_task
+}
+
+/// Publishes a `task-completed` message for each try task.
+async fn publish_completed(harness: &Harness, routed: &str, tasks: impl Iterator<Item = String>) {
+    for task in tasks {
+        harness.publish(&harness.completed_exchange(), routed, &try_ending(&task, "R3JvdXAwMDAwMDAwMDAwMA", "D")).await;
+    }
 }
 
 /// Closes, through `rabbitmqctl`, every connection whose client named itself `name`.
@@ -69,26 +76,13 @@ async fn losing_the_broker_mid_stream_loses_nothing_and_triggers_each_event_once
     let rule = harness.rule_name("static-analysis");
     let routed = format!("route.{ROUTE}");
     let task = |n: usize| format!("TG9zdE5vdGhpbmcw{n:06}");
-
-    for n in 0..30 {
-        harness
-            .publish(&harness.completed_exchange(), &routed, &try_ending(&task(n), "R3JvdXAwMDAwMDAwMDAwMA", "D"))
-            .await;
-    }
+    publish_completed(&harness, &routed, (0..30).map(task)).await;
     let stats = listener.stats.clone();
-    wait_until("some messages trigger", Duration::from_secs(20), || {
-        let (stats, rule) = (stats.clone(), rule.clone());
-        async move { stats.get(TRIGGERED, &rule) >= 5 }
-    })
-    .await;
+    wait_for_count(&stats, TRIGGERED, &rule, 5).await;
     let closed = close_connections_named(&harness.connection_name()).await;
     assert_eq!(closed, 1, "the listener had one connection");
     // Messages published while the listener is away wait in its durable queue.
-    for n in 30..60 {
-        harness
-            .publish(&harness.completed_exchange(), &routed, &try_ending(&task(n), "R3JvdXAwMDAwMDAwMDAwMA", "D"))
-            .await;
-    }
+    publish_completed(&harness, &routed, (30..60).map(task)).await;
 
     wait_until("all 60 events trigger", Duration::from_secs(30), || async {
         triggers_per_task(&harness).await.len() == 60
@@ -130,17 +124,9 @@ async fn a_broker_restart_loses_nothing() {
     let rule = harness.rule_name("static-analysis");
     let routed = format!("route.{ROUTE}");
     let task = |n: usize| format!("UmVzdGFydGVkMDAw{n:06}");
-    for n in 0..30 {
-        harness
-            .publish(&harness.completed_exchange(), &routed, &try_ending(&task(n), "R3JvdXAwMDAwMDAwMDAwMA", "D"))
-            .await;
-    }
+    publish_completed(&harness, &routed, (0..30).map(task)).await;
     let stats = listener.stats.clone();
-    wait_until("some messages trigger", Duration::from_secs(20), || {
-        let (stats, rule) = (stats.clone(), rule.clone());
-        async move { stats.get(TRIGGERED, &rule) >= 5 }
-    })
-    .await;
+    wait_for_count(&stats, TRIGGERED, &rule, 5).await;
     for command in ["stop_app", "start_app"] {
         let status =
             tokio::process::Command::new("rabbitmqctl").arg(command).output().await.expect("rabbitmqctl runs").status;
