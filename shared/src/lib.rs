@@ -6,5 +6,6 @@ pub mod api_types;
 pub mod bot_run;
 pub mod config;
 pub mod http;
+pub mod pushlog;
 pub mod runner;
 pub mod telemetry;

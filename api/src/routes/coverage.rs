@@ -10,13 +10,12 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
-use serde::Deserialize;
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::coverage::{
     ALL, CovdirNode, CoverageFilters, CoverageReport, CoverageUpload, HistoryPoint, HistoryQuery, LatestReport,
     PathChild, PathCoverage, PathQuery, RepositoryQuery, ZeroCoverageReport,
 };
-use shipit_shared::http::HttpError;
+use shipit_shared::pushlog;
 
 use crate::app::AppState;
 use crate::auth::{Caller, Reader, scopes};
@@ -206,34 +205,15 @@ async fn resolve_report(
     })
 }
 
-/// The pushlog's answer to `json-pushes?changeset=…&version=2`.
-#[derive(Deserialize)]
-struct JsonPushes {
-    pushes: std::collections::BTreeMap<String, serde_json::Value>,
-}
-
 async fn push_of(state: &AppState, repository: &str, changeset: &str) -> ApiResult<i64> {
-    let url = format!("{}/{repository}/json-pushes", state.config.hgmo_url.trim_end_matches('/'));
-    let request = state.upstream.client().get(url).query(&[("changeset", changeset), ("version", "2")]);
-    let pushes: JsonPushes = match state.upstream.send_json(request).await {
-        Ok(pushes) => pushes,
-        Err(HttpError::ClientError { status, .. }) if status.as_u16() == 404 => {
-            return Err(ApiError::not_found(format!("{changeset} is not a changeset of {repository}")));
-        }
+    match pushlog::push_of(&state.upstream, &state.config.hgmo_url, repository, changeset).await {
+        Ok(Some(push)) => Ok(push.id),
+        Ok(None) => Err(ApiError::not_found(format!("{changeset} is in no push of {repository}"))),
         Err(error) => {
             tracing::warn!(%error, "cannot ask the pushlog");
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("cannot find the push of {changeset}: {error}"),
-            ));
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot find the push of {changeset}: {error}")))
         }
-    };
-    pushes
-        .pushes
-        .keys()
-        .filter_map(|id| id.parse().ok())
-        .min()
-        .ok_or_else(|| ApiError::not_found(format!("{changeset} is in no push of {repository}")))
+    }
 }
 
 fn is_revision(text: &str) -> bool {

@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use regex::Regex;
 use serde::Deserialize;
 use shipit_shared::api_client::ApiClient;
 use shipit_shared::api_types::coverage::{ALL, CovdirNode, CoverageUpload, ZeroCoverageFile};
 use shipit_shared::http::UpstreamClient;
+use shipit_shared::pushlog;
 
 use crate::taskcluster::{Download, GroupTask, Taskcluster};
 use crate::{CoverageError, ParseOptions, PrefixMap, Report, covdir, discover, merge_inputs};
@@ -110,7 +110,10 @@ pub async fn run(
         Some(revision) => revision.to_owned(),
         None => latest_revision(context, repository).await?,
     };
-    let (push_id, push_date) = push_of(context.http, &config.hgmo_url, repository, &revision).await?;
+    let push = pushlog::push_of(context.http, config.hgmo_url.as_str(), repository, &revision)
+        .await?
+        .ok_or_else(|| CoverageError::NoBuild(format!("{revision} is in no push of {repository}")))?;
+    let (push_id, push_date) = (push.id, push.date);
     let mut summary = RunSummary { revision: revision.clone(), push_id, ..RunSummary::default() };
 
     let mut groups = BTreeSet::new();
@@ -368,33 +371,4 @@ async fn latest_revision(context: &RunContext<'_>, repository: &str) -> Result<S
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| CoverageError::NoBuild(format!("the build {task_id} names no GECKO_HEAD_REV")))
-}
-
-#[derive(Deserialize)]
-struct JsonPushes {
-    pushes: BTreeMap<String, PushEntry>,
-}
-
-#[derive(Deserialize)]
-struct PushEntry {
-    date: i64,
-}
-
-/// The id and date of the push holding `revision`, from the repository's pushlog.
-async fn push_of(
-    http: &UpstreamClient,
-    hgmo: &url::Url,
-    repository: &str,
-    revision: &str,
-) -> Result<(i64, DateTime<Utc>), CoverageError> {
-    let url =
-        hgmo.join(&format!("{repository}/json-pushes")).map_err(|error| CoverageError::Config(error.to_string()))?;
-    let pushes: JsonPushes =
-        http.send_json(http.client().get(url).query(&[("changeset", revision), ("version", "2")])).await?;
-    pushes
-        .pushes
-        .iter()
-        .filter_map(|(id, push)| Some((id.parse::<i64>().ok()?, DateTime::from_timestamp(push.date, 0)?)))
-        .min()
-        .ok_or_else(|| CoverageError::NoBuild(format!("{revision} is in no push of {repository}")))
 }
