@@ -13,6 +13,7 @@ use crate::http::{HttpError, UpstreamClient};
 mod coverage;
 mod events;
 mod static_analysis;
+mod uplift;
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod coverage;
 pub mod events;
 
 pub mod static_analysis;
+pub mod uplift;
 
 /// The media type of every error answer (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";

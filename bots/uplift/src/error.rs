@@ -1,0 +1,46 @@
+//! The library's one error type.
+
+use std::path::PathBuf;
+
+/// Why a step of the bot failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository cannot be opened, or a revision does not exist in it.
+    #[error("git: {context}: {source}")]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration is not usable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// Bugzilla answered something that is not what its API documents.
+    #[error("bugzilla {request}: {detail}")]
+    Bugzilla { request: String, detail: String },
+    /// The ShipIt API refused the results.
+    #[error("the ShipIt API: {0}")]
+    Api(#[from] shipit_shared::api_client::ApiClientError),
+    /// An upstream HTTP service failed.
+    #[error(transparent)]
+    Http(#[from] shipit_shared::http::HttpError),
+}
+
+impl Error {
+    pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Git { context, source }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}
