@@ -7,5 +7,6 @@ pub mod bot_run;
 pub mod config;
 pub mod http;
 pub mod pushlog;
+pub mod repository_cache;
 pub mod runner;
 pub mod telemetry;

@@ -110,7 +110,7 @@ async fn check_inner(
 ) -> Result<CheckOutcome, Error> {
     if let Some(url) = &request.fetch {
         let (url, directory) = (url.clone(), request.repository.clone());
-        tokio::task::spawn_blocking(move || crate::fetch::update(&url, &directory))
+        tokio::task::spawn_blocking(move || shipit_shared::repository_cache::update(&url, &directory))
             .await
             .map_err(|error| Error::Config(format!("the fetch panicked: {error}")))??;
     }

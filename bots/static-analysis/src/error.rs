@@ -21,8 +21,8 @@ pub enum Error {
     #[error("the patch does not apply on {base}: {detail}")]
     PatchDoesNotApply { base: String, detail: String },
     /// The repository could not be cloned or fetched from its URL.
-    #[error("cannot fetch {url}: {detail}")]
-    Fetch { url: String, detail: String },
+    #[error(transparent)]
+    Fetch(#[from] shipit_shared::repository_cache::RepositoryCacheError),
     /// The configuration is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),

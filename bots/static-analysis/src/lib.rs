@@ -6,7 +6,6 @@ pub mod analyzers;
 pub mod bot;
 pub mod config;
 pub mod error;
-pub mod fetch;
 pub mod issue;
 pub mod phabricator;
 pub mod report;

@@ -6,7 +6,6 @@ use std::process::Command;
 
 use shipit_static_analysis::bot::{self, CheckRequest, Source};
 use shipit_static_analysis::config::{AnalyzerOverrides, Settings};
-use shipit_static_analysis::{Error, fetch};
 
 use crate::repo::TestRepo;
 
@@ -79,48 +78,4 @@ async fn the_repository_is_cloned_then_fetched_before_the_analysis() {
     assert_eq!(lines, [3]);
     let cached = git2::Repository::open(&cache).unwrap();
     assert_eq!(cached.revparse_single("main").unwrap().id().to_string(), newer, "branches are mirrored");
-}
-
-#[test]
-fn an_existing_working_repository_gets_remote_tracking_branches() {
-    let work = tempfile::tempdir().unwrap();
-    let upstream = TestRepo::new();
-    upstream.commit(&[("a.py", "x = 1\n")]);
-    let remote = bare_remote(&upstream, work.path());
-    let local = TestRepo::new();
-    let mine = local.commit(&[("b.py", "y = 2\n")]);
-
-    fetch::update(&remote, local.path()).unwrap();
-
-    let repository = git2::Repository::open(local.path()).unwrap();
-    assert_eq!(repository.head().unwrap().target().unwrap().to_string(), mine, "the checked-out branch is untouched");
-    let theirs = repository
-        .revparse_single("refs/remotes/origin/master")
-        .or_else(|_| repository.revparse_single("refs/remotes/origin/main"));
-    assert!(theirs.is_ok(), "the remote's branch is fetched");
-}
-
-#[test]
-fn fetch_failures_are_clear_and_leave_nothing_behind() {
-    let work = tempfile::tempdir().unwrap();
-    let cache = work.path().join("repo");
-    let missing = work.path().join("no-such-remote.git").display().to_string();
-
-    let error = fetch::update(&missing, &cache).unwrap_err();
-    assert!(matches!(error, Error::Fetch { .. }), "{error}");
-    assert!(error.to_string().starts_with(&format!("cannot fetch {missing}: git exit status: 128")), "{error}");
-    assert!(!cache.exists());
-    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "no staging directory is left");
-
-    let error = fetch::update("--upload-pack=touch /tmp/x", &cache).unwrap_err();
-    assert_eq!(error.to_string(), "cannot fetch --upload-pack=touch /tmp/x: not a repository URL");
-
-    std::fs::create_dir_all(&cache).unwrap();
-    std::fs::write(cache.join("notes.txt"), "mine\n").unwrap();
-    let repo = TestRepo::new();
-    repo.commit(&[("a.py", "x = 1\n")]);
-    let remote = bare_remote(&repo, work.path());
-    let error = fetch::update(&remote, &cache).unwrap_err();
-    assert!(error.to_string().contains("exists and is not a git repository"), "{error}");
-    assert_eq!(std::fs::read_to_string(cache.join("notes.txt")).unwrap(), "mine\n", "nothing is overwritten");
 }
