@@ -69,6 +69,7 @@ impl AppState {
     info(title = "ShipIt API", description = "Results of the ShipIt release-engineering bots, and their runs."),
     modifiers(&BearerScheme),
     components(schemas(shipit_shared::api_types::Problem)),
+    tags((name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors")),
 )]
 struct ApiDoc;
 
@@ -114,6 +115,13 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(crate::routes::static_analysis::get_checks))
         .routes(routes!(crate::routes::static_analysis::get_known_issues))
         .routes(routes!(crate::routes::events::record_event, crate::routes::events::get_event))
+        .routes(routes!(crate::routes::uplift::put_channel))
+        .routes(routes!(crate::routes::uplift::list_channels))
+        .routes(routes!(crate::routes::uplift::channel_bugs))
+        .routes(routes!(crate::routes::uplift::list_bugs, crate::routes::uplift::upsert_bug))
+        .routes(routes!(crate::routes::uplift::get_bug, crate::routes::uplift::delete_bug))
+        .routes(routes!(crate::routes::uplift::list_grafts, crate::routes::uplift::post_graft))
+        .routes(routes!(crate::routes::uplift::get_contributor, crate::routes::uplift::put_contributor))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))

@@ -25,6 +25,10 @@ pub mod scopes {
     pub const COVERAGE_MANAGE: &str = "project:shipit:coverage/manage";
     pub const EVENTS_MANAGE: &str = "project:shipit:events/manage";
     pub const STATIC_ANALYSIS_MANAGE: &str = "project:shipit:static-analysis/manage";
+    /// Store uplift channels, bug analyses and grafts.
+    pub const UPLIFT_MANAGE: &str = "project:shipit:uplift/manage";
+    /// Release managers: edit contributors and read their private comments.
+    pub const ADMIN: &str = "project:shipit:admin";
     /// Read anything, when reads are not public.
     pub const READ: &str = "project:shipit:read";
 }

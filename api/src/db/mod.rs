@@ -6,6 +6,7 @@ pub mod events;
 pub mod runs;
 pub mod static_analysis;
 pub mod tokens;
+pub mod uplift;
 
 use std::time::Duration;
 

@@ -14,6 +14,7 @@ mod runner;
 mod runs;
 mod scheduler;
 mod static_analysis;
+mod uplift;
 
 use reqwest::Response;
 use shipit_shared::api_types::{PROBLEM_JSON, Problem};

@@ -32,6 +32,11 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "runs",
             "static_analysis_diffs",
             "static_analysis_issues",
+            "uplift_bug_roles",
+            "uplift_bugs",
+            "uplift_channels",
+            "uplift_contributors",
+            "uplift_grafts",
         ]
     );
     assert_eq!(tables().await, after_first);

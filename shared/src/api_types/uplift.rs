@@ -6,6 +6,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+/// Whether `name` is a valid channel name: a lowercase letter, then up to 39 lowercase letters,
+/// digits, `_` and `-` (`beta`, `esr140`).
+pub fn is_valid_channel(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|first| first.is_ascii_lowercase())
+        && name.len() <= 40
+        && bytes.all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_' || byte == b'-')
+}
+
 /// A release channel and its current version, as the bot last declared it
 /// (`PUT /uplift/channels/{channel}`).
 #[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
@@ -227,4 +236,19 @@ pub struct ContributorUpdate {
     pub comment_public: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment_private: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_are_short_lowercase_words() {
+        for name in ["beta", "release", "esr140", "a", "esr_140-b", &"a".repeat(40)] {
+            assert!(is_valid_channel(name), "{name}");
+        }
+        for name in ["", "Beta", "1beta", "-beta", "be ta", "bêta", &"a".repeat(41)] {
+            assert!(!is_valid_channel(name), "{name}");
+        }
+    }
 }
