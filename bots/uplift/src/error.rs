@@ -25,6 +25,12 @@ pub enum Error {
     /// Bugzilla answered something that is not what its API documents.
     #[error("bugzilla {request}: {detail}")]
     Bugzilla { request: String, detail: String },
+    /// The repository could not be cloned or fetched into its cache.
+    #[error(transparent)]
+    RepositoryCache(#[from] shipit_shared::repository_cache::RepositoryCacheError),
+    /// A worker thread panicked.
+    #[error("{0} panicked")]
+    Panicked(String),
     /// The ShipIt API refused the results.
     #[error("the ShipIt API: {0}")]
     Api(#[from] shipit_shared::api_client::ApiClientError),

@@ -1,0 +1,403 @@
+//! Bugzilla's REST API: the bugs with a pending uplift request to a channel, everything the
+//! analysis reads about one bug, and the comment the bot may post back.
+//!
+//! Bugzilla reports failures as `{"error": true, "code": …, "message": …}`, sometimes with HTTP
+//! 200; such a body becomes [`Error::Bugzilla`] whatever the status.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::USER_AGENT;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shipit_shared::http::{HttpError, UpstreamClient};
+use url::Url;
+
+use crate::error::Error;
+use crate::history::{Landing, find_landings};
+
+/// How the bot reaches Bugzilla.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BugzillaSettings {
+    /// The Bugzilla root, without `/rest` (`https://bugzilla.mozilla.org`).
+    pub url: Url,
+    /// Sent as `X-BUGZILLA-API-KEY`; needed for security bugs and to post comments.
+    pub api_key: Option<SecretString>,
+    /// Seconds before a request times out (it is then retried).
+    pub timeout_seconds: u64,
+}
+
+impl Default for BugzillaSettings {
+    fn default() -> Self {
+        Self {
+            url: Url::parse("https://bugzilla.mozilla.org").expect("a valid URL"),
+            api_key: None,
+            timeout_seconds: 60,
+        }
+    }
+}
+
+impl BugzillaSettings {
+    /// The request timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout_seconds)
+    }
+}
+
+/// Identifies the bot to Bugzilla's operators (release-services#1286).
+const BOT_USER_AGENT: &str = concat!("uplift-bot/", env!("CARGO_PKG_VERSION"));
+
+/// The bug fields the analysis reads; `_custom` brings the `cf_status_*`/`cf_tracking_*` flags.
+const BUG_FIELDS: &str = "id,summary,status,resolution,product,component,keywords,flags,blocks,depends_on,\
+                          creator,creator_detail,assigned_to,assigned_to_detail,_custom";
+
+/// A Bugzilla REST client.
+#[derive(Clone, Debug)]
+pub struct Bugzilla {
+    url: Url,
+    api_key: Option<SecretString>,
+    http: UpstreamClient,
+}
+
+/// A flag on a bug or an attachment (`review`, `approval-mozilla-beta`, `in-testsuite`…).
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+pub struct Flag {
+    pub name: String,
+    /// `?` (requested), `+` (granted) or `-` (denied).
+    pub status: String,
+    /// Who set the flag in its current status: the requester of a `?`, the decider of a `+`/`-`.
+    pub setter: String,
+    #[serde(default)]
+    pub requestee: Option<String>,
+    /// When the flag was created, that is first requested.
+    pub creation_date: DateTime<Utc>,
+    /// When its status last changed.
+    pub modification_date: DateTime<Utc>,
+}
+
+/// A user as `*_detail` fields and `/rest/user` give it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+pub struct User {
+    pub id: i64,
+    /// The login, an email address.
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub real_name: String,
+    /// Only shown to logged-in callers; `name` holds the same address.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+impl User {
+    /// The user's email address.
+    pub fn email(&self) -> &str {
+        self.email.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// The fields of a bug the analysis reads.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+pub struct Bug {
+    pub id: i64,
+    #[serde(default, deserialize_with = "nullable")]
+    pub summary: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub resolution: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub product: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub component: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub keywords: Vec<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub flags: Vec<Flag>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub blocks: Vec<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub depends_on: Vec<i64>,
+    #[serde(default)]
+    pub creator_detail: Option<User>,
+    #[serde(default)]
+    pub assigned_to_detail: Option<User>,
+    /// Every other field, among them the custom `cf_*` fields.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// An attachment, without its data.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+pub struct Attachment {
+    pub id: i64,
+    #[serde(default, deserialize_with = "int_bool")]
+    pub is_obsolete: bool,
+    #[serde(default, deserialize_with = "int_bool")]
+    pub is_patch: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub content_type: String,
+    /// The login of who attached it.
+    pub creator: String,
+    pub creation_time: DateTime<Utc>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub summary: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub flags: Vec<Flag>,
+}
+
+/// A comment.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+pub struct Comment {
+    pub id: i64,
+    /// Its number on the bug (0 is the description).
+    pub count: i64,
+    pub author: String,
+    pub time: DateTime<Utc>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub text: String,
+}
+
+/// One change of a bug's history: who changed which fields when.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub when: DateTime<Utc>,
+    pub who: String,
+    pub changes: Vec<Change>,
+}
+
+/// One field changed; flags show up as `flagtypes.name` with values such as
+/// `approval-mozilla-beta?, review+`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
+pub struct Change {
+    pub field_name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub removed: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub added: String,
+    #[serde(default)]
+    pub attachment_id: Option<i64>,
+}
+
+/// Everything the analysis reads about one bug.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BugData {
+    /// The bug's page (`<bugzilla>/show_bug.cgi?id=<id>`).
+    pub url: String,
+    /// The Bugzilla root, for links in the uplift form's HTML.
+    pub bugzilla_url: String,
+    pub bug: Bug,
+    pub attachments: Vec<Attachment>,
+    /// Oldest first.
+    pub comments: Vec<Comment>,
+    /// Oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// The users with a role on the bug (see [`involved_users`]).
+    pub users: Vec<User>,
+    /// The landings the comments cite; [`crate::history::Mapper::resolve`] may map them to
+    /// commits before the analysis.
+    pub landings: Vec<Landing>,
+}
+
+#[derive(Deserialize)]
+struct Failure {
+    error: bool,
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BugList<T> {
+    bugs: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct BugMap<T> {
+    bugs: BTreeMap<String, T>,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct Comments {
+    comments: Vec<Comment>,
+}
+
+#[derive(Deserialize)]
+struct History {
+    history: Vec<HistoryEntry>,
+}
+
+#[derive(Deserialize)]
+struct Users {
+    users: Vec<User>,
+}
+
+impl Bugzilla {
+    /// A client of the Bugzilla at `settings.url`.
+    pub fn new(settings: &BugzillaSettings, http: UpstreamClient) -> Self {
+        Self { url: settings.url.clone(), api_key: settings.api_key.clone(), http }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, Error> {
+        let url = self.url.join(path).map_err(|error| Error::Config(format!("bugzilla url: {error}")))?;
+        let mut request = self.http.client().request(method, url).header(USER_AGENT, BOT_USER_AGENT);
+        if let Some(key) = &self.api_key {
+            request = request.header("X-BUGZILLA-API-KEY", key.expose_secret());
+        }
+        Ok(request)
+    }
+
+    /// Sends the request and decodes its answer, turning Bugzilla's error bodies into
+    /// [`Error::Bugzilla`].
+    async fn call<T: DeserializeOwned>(&self, what: &str, request: reqwest::RequestBuilder) -> Result<T, Error> {
+        let response = self.http.send(request).await?;
+        let status = response.status();
+        let url = response.url().to_string();
+        let body = response.bytes().await.map_err(|source| HttpError::Decode { url: url.clone(), source })?;
+        if let Ok(Failure { error: true, code, message }) = serde_json::from_slice(&body) {
+            let code = code.map(|code| format!(" (code {code})")).unwrap_or_default();
+            let detail = format!("{}{code}", message.unwrap_or_else(|| "unknown error".to_owned()));
+            return Err(Error::Bugzilla { request: what.to_owned(), detail });
+        }
+        if !status.is_success() {
+            let mut body = String::from_utf8_lossy(&body).into_owned();
+            body.truncate(body.floor_char_boundary(500));
+            return Err(HttpError::ClientError { url, status, body }.into());
+        }
+        serde_json::from_slice(&body).map_err(|error| Error::Bugzilla {
+            request: what.to_owned(),
+            detail: format!("unexpected answer: {error}"),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> Result<T, Error> {
+        let request = self.request(reqwest::Method::GET, path)?.query(query);
+        self.call(&format!("GET {path}"), request).await
+    }
+
+    /// The ids of the bugs carrying an `approval-mozilla-<channel>?` flag, on the bug or on one of
+    /// its attachments, obsolete ones included (see [`crate::analysis`] for what counts as
+    /// pending). Ascending.
+    pub async fn pending_bugs(&self, channel: &str) -> Result<Vec<i64>, Error> {
+        let flag = format!("approval-mozilla-{channel}?");
+        let query = [("include_fields", "id"), ("f1", "flagtypes.name"), ("o1", "substring"), ("v1", flag.as_str())];
+        let found: BugList<Id> = self.get("rest/bug", &query).await?;
+        let ids: BTreeSet<i64> = found.bugs.into_iter().map(|bug| bug.id).collect();
+        Ok(ids.into_iter().collect())
+    }
+
+    /// The bug, its attachments, comments and history (fetched together), then its users.
+    pub async fn bug_data(&self, id: i64) -> Result<BugData, Error> {
+        let bug_path = format!("rest/bug/{id}");
+        let attachment_path = format!("rest/bug/{id}/attachment");
+        let comment_path = format!("rest/bug/{id}/comment");
+        let history_path = format!("rest/bug/{id}/history");
+        let (bugs, attachments, comments, history) = tokio::try_join!(
+            self.get::<BugList<Bug>>(&bug_path, &[("include_fields", BUG_FIELDS)]),
+            self.get::<BugMap<Vec<Attachment>>>(&attachment_path, &[("exclude_fields", "data")]),
+            self.get::<BugMap<Comments>>(&comment_path, &[]),
+            self.get::<BugList<History>>(&history_path, &[]),
+        )?;
+        let missing = |what: &str| Error::Bugzilla {
+            request: format!("GET {bug_path}"),
+            detail: format!("no {what} for bug {id}"),
+        };
+        let bug = bugs.bugs.into_iter().next().ok_or_else(|| missing("bug"))?;
+        let attachments = attachments.bugs.into_values().next().unwrap_or_default();
+        let comments = comments.bugs.into_values().next().map(|bug| bug.comments).unwrap_or_default();
+        let history = history.bugs.into_iter().next().map(|bug| bug.history).unwrap_or_default();
+        let names = involved_users(&bug, &attachments, &history);
+        let users = self.users(&names).await?;
+        let bugzilla_url = self.url.as_str().trim_end_matches('/').to_owned();
+        let landings = find_landings(&comments);
+        Ok(BugData {
+            url: format!("{bugzilla_url}/show_bug.cgi?id={id}"),
+            bugzilla_url,
+            bug,
+            attachments,
+            comments,
+            history,
+            users,
+            landings,
+        })
+    }
+
+    /// The users with these logins (`GET /rest/user?names=…`).
+    pub async fn users(&self, names: &BTreeSet<String>) -> Result<Vec<User>, Error> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = vec![("include_fields", "id,name,real_name,email")];
+        query.extend(names.iter().map(|name| ("names", name.as_str())));
+        let users: Users = self.get("rest/user", &query).await?;
+        Ok(users.users)
+    }
+
+    /// Posts a comment on the bug; returns the new comment's id. Only called when the operator
+    /// asks for it.
+    pub async fn post_comment(&self, bug_id: i64, body: &str) -> Result<i64, Error> {
+        let path = format!("rest/bug/{bug_id}/comment");
+        let request = self.request(reqwest::Method::POST, &path)?.json(&serde_json::json!({ "comment": body }));
+        let created: Id = self.call(&format!("POST {path}"), request).await?;
+        Ok(created.id)
+    }
+}
+
+/// The logins with a role on the bug: its creator and assignee, whoever set an approval or review
+/// flag (setters of `?` are requesters, of `+`/`-` deciders), whoever requested an approval
+/// according to the history, and the creators of reviewed attachments (the patch authors).
+pub fn involved_users(bug: &Bug, attachments: &[Attachment], history: &[HistoryEntry]) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    names.extend(bug.creator_detail.iter().chain(&bug.assigned_to_detail).map(|user| user.name.clone()));
+    let is_watched = |flag: &Flag| flag.name == "review" || flag.name.starts_with("approval-mozilla-");
+    names.extend(bug.flags.iter().filter(|flag| is_watched(flag)).map(|flag| flag.setter.clone()));
+    for attachment in attachments {
+        let mut reviewed = false;
+        for flag in attachment.flags.iter().filter(|flag| is_watched(flag)) {
+            names.insert(flag.setter.clone());
+            reviewed |= flag.name == "review";
+        }
+        if reviewed {
+            names.insert(attachment.creator.clone());
+        }
+    }
+    for entry in history {
+        let requested = entry.changes.iter().any(|change| {
+            change.field_name == "flagtypes.name"
+                && change.added.split(", ").any(|flag| flag.starts_with("approval-mozilla-") && flag.ends_with('?'))
+        });
+        if requested {
+            names.insert(entry.who.clone());
+        }
+    }
+    names.retain(|name| !name.is_empty() && name != "nobody@mozilla.org");
+    names
+}
+
+/// Bugzilla sends `null` for some empty fields.
+fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Bugzilla sends `0`/`1` for the booleans of attachments.
+fn int_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrBool {
+        Int(i64),
+        Bool(bool),
+    }
+    Ok(match IntOrBool::deserialize(deserializer)? {
+        IntOrBool::Int(value) => value != 0,
+        IntOrBool::Bool(value) => value,
+    })
+}
