@@ -627,3 +627,19 @@ async fn the_analysis_lists_the_bug_patches_in_graft_order() {
     let json = serde_json::to_value(&analysis).unwrap();
     assert_eq!(json["patches"][&first]["code_churn_overall"], 1, "metrics are flattened like libmozdata's");
 }
+
+#[test]
+fn commits_cited_as_landings_are_patches_even_when_their_message_does_not_name_the_bug() {
+    let repo = TestRepo::new();
+    repo.commit(0, "dev@example.com", "Import", &[("dom/a.cpp", "a\n")]);
+    let named = repo.commit(1, "dev@example.com", "Bug 1900001 - Check for null. r=reviewer", &[("dom/a.cpp", "b\n")]);
+    let unnamed = repo.commit(2, "dev@example.com", "Follow-up: fix the build", &[("dom/a.cpp", "c\n")]);
+    repo.commit(3, "dev@example.com", "Unrelated", &[("dom/b.cpp", "d\n")]);
+    let settings = HistorySettings::default();
+    let cited = [(1900001, vec![unnamed[..12].to_owned()])].into_iter().collect();
+
+    let history = History::build(repo.dir.path(), "HEAD", &settings, &cited).unwrap();
+
+    let patches: Vec<&str> = history.patches(1900001).iter().map(|patch| patch.commit.as_str()).collect();
+    assert_eq!(patches, [named.as_str(), unnamed.as_str()]);
+}
