@@ -27,8 +27,6 @@ pub struct Settings {
     pub api: ApiSettings,
     /// Bugs fetched from Bugzilla at once.
     pub bug_concurrency: usize,
-    /// A run opened for this job already (`SHIPIT_RUN_ID`, set when the API starts the bot).
-    pub run_id: Option<i64>,
 }
 
 impl Default for Settings {
@@ -41,7 +39,6 @@ impl Default for Settings {
             history: HistorySettings::default(),
             api: ApiSettings::default(),
             bug_concurrency: 8,
-            run_id: None,
         }
     }
 }

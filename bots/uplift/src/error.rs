@@ -1,7 +1,5 @@
 //! The library's one error type.
 
-use std::path::PathBuf;
-
 /// Why a step of the bot failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,13 +9,6 @@ pub enum Error {
         context: String,
         #[source]
         source: git2::Error,
-    },
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
     },
     /// The configuration is not usable.
     #[error("invalid configuration: {0}")]
@@ -43,10 +34,5 @@ impl Error {
     pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> Self {
         let context = context.into();
         move |source| Self::Git { context, source }
-    }
-
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { path, source }
     }
 }

@@ -271,7 +271,10 @@ impl Walk {
                 let cited = || {
                     let id = oid.to_string();
                     landed.get(&id[..LANDING_PREFIX]).and_then(|cited| {
-                        cited.iter().find(|(commit, _)| id.starts_with(&commit.to_ascii_lowercase())).map(|&(_, bug)| bug)
+                        cited
+                            .iter()
+                            .find(|(commit, _)| id.starts_with(&commit.to_ascii_lowercase()))
+                            .map(|&(_, bug)| bug)
                     })
                 };
                 if let Some(bug) = named.filter(|bug| wanted.contains_key(bug)).or_else(cited) {

@@ -88,8 +88,9 @@ impl RunSummary {
 
     /// The failed bugs, one line each, for the run's error summary.
     pub fn failure_lines(&self) -> Option<String> {
-        (!self.failed.is_empty())
-            .then(|| self.failed.iter().map(|(bug, error)| format!("bug {bug}: {error}")).collect::<Vec<_>>().join("\n"))
+        (!self.failed.is_empty()).then(|| {
+            self.failed.iter().map(|(bug, error)| format!("bug {bug}: {error}")).collect::<Vec<_>>().join("\n")
+        })
     }
 }
 
@@ -145,7 +146,8 @@ pub async fn run(context: &RunContext<'_>, options: &RunOptions) -> Result<RunSu
     graft_bugs(context, &uploaded, &stored, &tips, &mut summary).await?;
 
     // Bugs that failed stay: whether they are still pending is unknown.
-    let kept: BTreeSet<i64> = uploaded.iter().map(|bug| bug.bug_id).chain(summary.failed.iter().map(|(id, _)| *id)).collect();
+    let kept: BTreeSet<i64> =
+        uploaded.iter().map(|bug| bug.bug_id).chain(summary.failed.iter().map(|(id, _)| *id)).collect();
     let removable: Vec<i64> = stored
         .keys()
         .copied()
@@ -266,9 +268,19 @@ async fn analyse_bugs(settings: &Settings, fetched: Vec<BugData>) -> Result<Vec<
             .into_par_iter()
             .map(|data| {
                 let analysis = analysis::analyze(&data, &history, &settings.history);
-                let channels =
-                    analysis.pending_channels().into_iter().filter(|channel| configured.contains(channel.as_str())).collect();
-                Pending { bug_id: data.bug.id, summary: data.bug.summary.clone(), channels, analysis, changed: true, data }
+                let channels = analysis
+                    .pending_channels()
+                    .into_iter()
+                    .filter(|channel| configured.contains(channel.as_str()))
+                    .collect();
+                Pending {
+                    bug_id: data.bug.id,
+                    summary: data.bug.summary.clone(),
+                    channels,
+                    analysis,
+                    changed: true,
+                    data,
+                }
             })
             .collect();
         Ok(analysed)
@@ -296,9 +308,8 @@ async fn upload(
     if !bug.changed {
         return Ok(bug);
     }
-    let analysis = serde_json::to_value(&bug.analysis).map_err(|error| {
-        (bug_id, Error::Config(format!("cannot encode the analysis: {error}")))
-    })?;
+    let analysis = serde_json::to_value(&bug.analysis)
+        .map_err(|error| (bug_id, Error::Config(format!("cannot encode the analysis: {error}"))))?;
     let upsert = BugUpsert {
         bugzilla_id: bug_id,
         summary: data.bug.summary.clone(),
@@ -428,8 +439,7 @@ async fn same_patches(
 /// The tip of each channel's branch.
 fn branch_tips(settings: &Settings) -> Result<BTreeMap<String, git2::Oid>, Error> {
     let path = &settings.repository.path;
-    let repository =
-        git2::Repository::open(path).map_err(Error::git(format!("cannot open {}", path.display())))?;
+    let repository = git2::Repository::open(path).map_err(Error::git(format!("cannot open {}", path.display())))?;
     settings
         .channels
         .iter()

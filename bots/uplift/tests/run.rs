@@ -105,8 +105,11 @@ struct Bot {
 
 impl Bot {
     fn new(repository: &Path, bugzilla: &MockServer, app: &TestApp, token: String) -> Self {
-        let retry =
-            RetryPolicy { max_attempts: 2, initial_backoff: Duration::from_millis(5), max_backoff: Duration::from_millis(10) };
+        let retry = RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(10),
+        };
         let http = UpstreamClient::new(Duration::from_secs(5), retry).unwrap();
         let channel = |name: &str| ChannelSettings { name: name.into(), branch: name.into(), version: Some(140) };
         let settings = Settings {
