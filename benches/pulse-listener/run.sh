@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Messages per second through the pulse listener (decode, rule, dedup lookup in the API, run
-# opened and hook triggered, event recorded, ack; API and Taskcluster mocked in-process) against
+# Messages per second through the pulse listener (decode, rule, event claimed in the API with its
+# run, hook triggered, event confirmed, ack; API and Taskcluster mocked in-process) against
 # a bare lapin consumer that only acks, on the same RabbitMQ, in the same run, same prefetch.
 #
 #   benches/pulse-listener/run.sh [MESSAGES] [PREFETCH]     # default: 20000 64

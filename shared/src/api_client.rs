@@ -11,7 +11,7 @@ use crate::api_types::{NewRun, Problem, Run, RunFinish, RunPage, RunProgress, Ru
 use crate::http::{HttpError, UpstreamClient};
 
 mod coverage;
-mod events;
+pub mod events;
 mod static_analysis;
 mod uplift;
 

@@ -2,19 +2,19 @@
 //! broker in the same run (`benches/pulse-listener/run.sh` runs it).
 //!
 //! Both drain a queue holding the same number of `task-completed` messages with the same
-//! prefetch. The listener does all its work for each one: decode, rule, ask the API whether the
-//! event was handled, open a run, trigger the hook, record the event, acknowledge. The API and
-//! Taskcluster are an in-process mock answering at once, so what is measured is the listener.
+//! prefetch. The listener does all its work for each one: decode, rule, claim the event in the
+//! API (which opens its run), trigger the hook, confirm the event (confirmations are batched),
+//! acknowledge. The API and Taskcluster are an in-process HTTP mock that decodes the API's
+//! requests and answers at once, so what is measured is the listener.
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::post;
+use axum::{Json, Router};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
@@ -23,11 +23,12 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 use shipit_pulse_listener::config::{BrokerConfig, DeliveryConfig};
 use shipit_pulse_listener::stats::ACKED;
 use shipit_pulse_listener::{Listener, ListenerConfig, RuleConfig, RuleKind, Upstreams};
 use shipit_shared::api_client::ApiClient;
+use shipit_shared::api_types::events::{ClaimedEvent, EventClaim, HandledCount, HandledEvents};
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::{Runner, TaskclusterRunnerConfig};
 
@@ -117,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "| bare lapin, ack only | {messages} | {prefetch} | {:.2} | {bare_rate:.0} |", bare.as_secs_f64())?;
     writeln!(
         out,
-        "| pulse-listener (decode, rule, dedup lookup, run + hook trigger, record, ack) | {messages} | {prefetch} | {:.2} | {listener_rate:.0} ({:.0}% of bare) |",
+        "| pulse-listener (decode, rule, claim + run, hook trigger, confirm, ack) | {messages} | {prefetch} | {:.2} | {listener_rate:.0} ({:.0}% of bare) |",
         through_listener.as_secs_f64(),
         100.0 * listener_rate / bare_rate
     )?;
@@ -212,29 +213,27 @@ fn listener_config(broker: &str, exchange: &str, id: u32, prefetch: u16) -> List
     }
 }
 
-/// The API (`/events`, `/runs`) and Taskcluster hooks, answering at once.
+/// The API's event routes and Taskcluster hooks, answering at once.
 async fn mock_upstreams() -> anyhow::Result<String> {
-    static RUN_IDS: AtomicU64 = AtomicU64::new(1);
+    static RUN_IDS: AtomicI64 = AtomicI64::new(1);
     let app = Router::new()
         .route(
-            "/events/{source}/{key}",
-            get(|| async { (StatusCode::NOT_FOUND, axum::Json(json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no"}))) })
-                .put(|Path((source, key)): Path<(String, String)>| async move {
-                    (StatusCode::CREATED, axum::Json(json!({"source": source, "key": key, "run_id": null, "details": {}, "recorded_at": "2026-01-01T00:00:00Z"})))
-                }),
-        )
-        .route(
-            "/runs",
-            post(|axum::Json(run): axum::Json<Value>| async move {
-                let id = RUN_IDS.fetch_add(1, Ordering::Relaxed);
-                (StatusCode::CREATED, axum::Json(json!({
-                    "id": id, "bot": run["bot"], "trigger": run["trigger"], "parameters": run["parameters"], "status": "running",
-                    "done": null, "total": null, "message": null, "counts": {}, "error_summary": null,
-                    "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "finished_at": null,
-                })))
+            "/events/{source}/{key}/claim",
+            post(|Json(_claim): Json<EventClaim>| async {
+                let run_id = Some(RUN_IDS.fetch_add(1, Ordering::Relaxed));
+                (StatusCode::CREATED, Json(ClaimedEvent { run_id }))
             }),
         )
-        .route("/api/hooks/v1/hooks/{group}/{hook}/trigger", post(|| async { axum::Json(json!({"status": {"taskId": "QmVuY2gwMDAwMDAwMDAwMA"}})) }));
+        .route(
+            "/events/handled",
+            post(|Json(handled): Json<HandledEvents>| async move {
+                Json(HandledCount { confirmed: handled.events.len() as u64 })
+            }),
+        )
+        .route(
+            "/api/hooks/v1/hooks/{group}/{hook}/trigger",
+            post(|| async { Json(json!({"status": {"taskId": "QmVuY2gwMDAwMDAwMDAwMA"}})) }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -18,6 +18,9 @@ pub enum ListenerError {
     /// The ShipIt API refused or could not be reached.
     #[error("ShipIt API call failed: {0}")]
     Api(#[from] ApiClientError),
+    /// Another claim of the event is pending: its handler may still start the bot.
+    #[error("event `{0}` is being handled elsewhere")]
+    Busy(String),
     /// Starting the bot failed; `transient` when trying again later may succeed.
     #[error("cannot trigger {bot}: {message}")]
     Trigger { bot: String, message: String, transient: bool },
@@ -41,7 +44,7 @@ impl ListenerError {
             Self::Api(ApiClientError::Http(error)) => is_transient_http(error),
             Self::Api(error) => error.status().is_none_or(|status| status >= 500 || status == 429),
             Self::Trigger { transient, .. } => *transient,
-            Self::Broker(_) => true,
+            Self::Busy(_) | Self::Broker(_) => true,
             Self::Malformed(_) | Self::Unroutable { .. } | Self::Config(_) | Self::Health(_) => false,
         }
     }
@@ -53,6 +56,7 @@ impl ListenerError {
             Self::Unroutable { .. } => "unroutable",
             Self::Upstream(_) => "upstream",
             Self::Api(_) => "api",
+            Self::Busy(_) => "busy",
             Self::Trigger { .. } => "trigger",
             Self::Broker(_) => "broker",
             Self::Config(_) => "config",

@@ -2,10 +2,12 @@
 //! when the broker goes away it reconnects with backoff and declares everything again.
 //!
 //! Delivery is at least once. A message is acknowledged only once its bot run has started and
-//! the event is recorded in the API (or once it is known to need nothing); a transient failure
+//! the event is confirmed in the API (or once it is known to need nothing); a transient failure
 //! gives it back to the broker after a backoff; a message that can never be handled is rejected
-//! into the dead-letter queue. Before triggering, the listener asks the API whether the event
-//! was handled already, so a redelivered message or a restarted listener does not trigger twice.
+//! into the dead-letter queue. Before triggering, the listener claims the event in the API, which
+//! opens its run in the same step; a redelivered message or a restarted listener finds the event
+//! handled and does not trigger twice. A claim whose bot could not be started (its run failed) or
+//! that was never confirmed (the listener died) lapses, so that the event is not lost.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,8 +24,12 @@ use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{Map, Value};
 use shipit_shared::api_client::ApiClient;
-use shipit_shared::api_types::RunTrigger;
-use shipit_shared::api_types::events::NewEvent;
+use shipit_shared::api_client::events::Claim;
+use shipit_shared::api_types::events::{
+    DEFAULT_LEASE_SECS, EventClaim, HandledEvent, HandledEvents, MAX_HANDLED_BATCH,
+};
+use shipit_shared::api_types::{NewRun, RunTrigger};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use crate::config::ListenerConfig;
@@ -62,6 +68,7 @@ struct Inner<T> {
     /// restart the backoff starts over, which is harmless.
     attempts: Mutex<HashMap<String, u32>>,
     in_flight: KeyLocks,
+    confirmations: Confirmations,
 }
 
 impl<T: Trigger> Listener<T> {
@@ -97,6 +104,7 @@ impl<T: Trigger> Listener<T> {
                 stats: Arc::new(Stats::default()),
                 attempts: Mutex::new(HashMap::new()),
                 in_flight: KeyLocks::default(),
+                confirmations: Confirmations::default(),
             }),
         })
     }
@@ -331,8 +339,8 @@ impl<T: Trigger> Inner<T> {
         };
         let source = rule.name();
         let attempt_key = format!("{source}/{}", candidate.key);
-        // Two copies of one event (delivery is at least once) handled at once would both find
-        // it unrecorded: handle one at a time.
+        // Two copies of one event (delivery is at least once) handled at once would race for
+        // its claim, and the loser would be requeued: handle one at a time.
         let _in_flight = self.in_flight.lock(&attempt_key).await;
         let failed = |error: ListenerError| {
             if error.is_transient() {
@@ -341,14 +349,18 @@ impl<T: Trigger> Inner<T> {
                 Outcome::DeadLetter(error)
             }
         };
-        match self.api.event(source, &candidate.key).await {
-            Ok(Some(_)) => {
-                tracing::info!(rule = source, event.key = %candidate.key, "handled before: not triggering again");
-                self.forget_attempts(&attempt_key);
-                return Outcome::Ack("duplicate");
+        let duplicate = || {
+            tracing::info!(rule = source, event.key = %candidate.key, "handled before: not triggering again");
+            self.forget_attempts(&attempt_key);
+            Outcome::Ack("duplicate")
+        };
+        // The claim below is what deduplicates; this lookup only spares upstreams a duplicate.
+        if candidate.asks_upstreams() {
+            match self.api.event(source, &candidate.key).await {
+                Ok(Some(record)) if record.handled => return duplicate(),
+                Ok(_) => {}
+                Err(error) => return failed(error.into()),
             }
-            Ok(None) => {}
-            Err(error) => return failed(error.into()),
         }
         let parameters = match rule.decide(&candidate, &self.upstreams).await {
             Ok(Decision::Trigger(parameters)) => parameters,
@@ -359,23 +371,38 @@ impl<T: Trigger> Inner<T> {
             }
             Err(error) => return failed(error),
         };
-        let request = TriggerRequest { bot: rule.config.bot.clone(), trigger: RunTrigger::Pulse, parameters };
-        let started = match self.trigger.trigger(&request).await {
+        // The bot is the run's; the details keep what the run does not.
+        let mut details = Map::new();
+        details.insert("routing_key".to_owned(), Value::String(delivery.routing_key.to_string()));
+        let claim = EventClaim {
+            run: NewRun { bot: rule.config.bot.clone(), trigger: RunTrigger::Pulse, parameters },
+            details,
+            lease_secs: DEFAULT_LEASE_SECS,
+        };
+        let run_id = match self.api.claim_event(source, &candidate.key, &claim).await {
+            Ok(Claim::Granted { run_id }) => run_id,
+            Ok(Claim::Handled { .. }) => return duplicate(),
+            Ok(Claim::Busy) => return failed(ListenerError::Busy(candidate.key.clone())),
+            Err(error) => return failed(error.into()),
+        };
+        let request =
+            TriggerRequest { bot: claim.run.bot, trigger: claim.run.trigger, parameters: claim.run.parameters };
+        // A failed start closes the run as failed, which lets the claim lapse: the requeued
+        // message claims the event again.
+        let started = match self.trigger.launch(run_id, &request).await {
             Ok(started) => started,
             Err(error) => return failed(error),
         };
         self.stats.add(stats::TRIGGERED, source, "");
         self.forget_attempts(&attempt_key);
-        tracing::info!(rule = source, event.key = %candidate.key, bot.name = %request.bot, run.id = started.run_id, reference = %started.reference, "bot triggered");
+        tracing::info!(rule = source, event.key = %candidate.key, bot.name = %request.bot, run.id = run_id, reference = %started.reference, "bot triggered");
         let mut details = Map::new();
-        details.insert("bot".to_owned(), Value::String(request.bot.clone()));
-        details.insert("reference".to_owned(), Value::String(started.reference.clone()));
-        details.insert("routing_key".to_owned(), Value::String(delivery.routing_key.to_string()));
-        let event = NewEvent { run_id: Some(started.run_id), details };
-        if let Err(error) = self.api.record_event(source, &candidate.key, &event).await {
-            // The run started: acknowledging is right. Requeueing would start it again now;
-            // not recording only risks that after a restart.
-            tracing::error!(rule = source, event.key = %candidate.key, %error, "cannot record the handled event");
+        details.insert("reference".to_owned(), Value::String(started.reference));
+        let event = HandledEvent { source: source.to_owned(), key: candidate.key.clone(), run_id, details };
+        if let Err(error) = self.confirmations.confirm(&self.api, event).await {
+            // The bot started: acknowledging is right. Requeueing would start it again now; an
+            // unconfirmed claim only lapses after its lease, for a later copy of the message.
+            tracing::error!(rule = source, event.key = %candidate.key, %error, "cannot confirm the handled event");
             self.stats.add(stats::RECORD_FAILED, source, "");
         }
         Outcome::Ack("triggered")
@@ -390,6 +417,42 @@ impl<T: Trigger> Inner<T> {
 
     fn forget_attempts(&self, key: &str) {
         self.attempts.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+    }
+}
+
+/// Confirms handled events to the API, many in one request: each handler queues its event and
+/// waits for its turn; the holder of the turn sends whatever is queued (its own event, unless an
+/// earlier turn took it). Under load one request confirms the events of many messages.
+#[derive(Default)]
+struct Confirmations {
+    queue: Mutex<Vec<(HandledEvent, Reply)>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// Where a queued confirmation's outcome goes.
+type Reply = oneshot::Sender<Result<(), String>>;
+
+impl Confirmations {
+    async fn confirm(&self, api: &ApiClient, event: HandledEvent) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).push((event, reply));
+        {
+            let _turn = self.turn.lock().await;
+            let batch: Vec<_> = {
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let taken = queue.len().min(MAX_HANDLED_BATCH);
+                queue.drain(..taken).collect()
+            };
+            if !batch.is_empty() {
+                let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let sent =
+                    api.events_handled(&HandledEvents { events }).await.map(drop).map_err(|error| error.to_string());
+                for reply in replies {
+                    let _receiver_gone = reply.send(sent.clone());
+                }
+            }
+        }
+        answer.await.unwrap_or_else(|_| Err("the confirmation was dropped".to_owned()))
     }
 }
 

@@ -36,6 +36,13 @@ enum Subject {
     Ready { parameters: Map<String, Value> },
 }
 
+impl Candidate {
+    /// Whether deciding about it asks upstreams (the Taskcluster Queue, the pushlog).
+    pub fn asks_upstreams(&self) -> bool {
+        !matches!(self.subject, Subject::Ready { .. })
+    }
+}
+
 /// What a rule decided about a candidate.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {

@@ -9,13 +9,18 @@ use crate::error::ListenerError;
 
 /// Starts bot runs.
 pub trait Trigger: Send + Sync + 'static {
-    /// Starts `request`; a `ListenerError::Trigger` says whether trying again may help.
-    fn trigger(&self, request: &TriggerRequest) -> impl Future<Output = Result<StartedRun, ListenerError>> + Send;
+    /// Starts `request` as run `run_id`, opened in the API already; a `ListenerError::Trigger`
+    /// says whether trying again may help.
+    fn launch(
+        &self,
+        run_id: i64,
+        request: &TriggerRequest,
+    ) -> impl Future<Output = Result<StartedRun, ListenerError>> + Send;
 }
 
 impl Trigger for Runner {
-    async fn trigger(&self, request: &TriggerRequest) -> Result<StartedRun, ListenerError> {
-        self.start(request).await.map_err(|error| ListenerError::Trigger {
+    async fn launch(&self, run_id: i64, request: &TriggerRequest) -> Result<StartedRun, ListenerError> {
+        Runner::launch(self, run_id, request).await.map_err(|error| ListenerError::Trigger {
             bot: request.bot.clone(),
             transient: error.is_transient(),
             message: error.to_string(),

@@ -1,25 +1,78 @@
-//! Wire types of the event routes: events an event-driven bot has handled, recorded so that a
-//! restart does not handle them twice.
+//! Wire types of the event routes: events an event-driven bot claims before acting and confirms
+//! once it acted, so that a restart or a redelivered message does not act twice.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-/// The body of `PUT /events/{source}/{key}`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize, ToSchema)]
+use super::NewRun;
+
+/// How long a claim holds by default, in seconds: time enough to start the bot, retries
+/// included.
+pub const DEFAULT_LEASE_SECS: u32 = 300;
+
+/// The body of `POST /events/{source}/{key}/claim`: the run to open when the claim is granted.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewEvent {
-    /// The run the event started, when it started one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+pub struct EventClaim {
+    /// The run the event starts; it is opened with the claim, in one transaction.
+    pub run: NewRun,
+    /// Anything worth keeping about the event (the bot, the routing key).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub details: Map<String, Value>,
+    /// How long the claim holds unconfirmed; after that, or once its run failed, the event may
+    /// be claimed again.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u32,
+}
+
+fn default_lease_secs() -> u32 {
+    DEFAULT_LEASE_SECS
+}
+
+/// The answer of a claim: the run opened for it (201), or the run of the handled event (200;
+/// none for an event handled without a run).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClaimedEvent {
     pub run_id: Option<i64>,
-    /// Anything worth keeping about how the event was handled (the hook's task id, the bot).
+}
+
+/// One event whose bot started, as `POST /events/handled` confirms it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandledEvent {
+    pub source: String,
+    pub key: String,
+    /// The run its claim opened: a claim taken over by another run is not confirmed.
+    pub run_id: i64,
+    /// Merged into the event's details (the hook's task id).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub details: Map<String, Value>,
 }
 
-/// A handled event as the API stores it.
+/// The body of `POST /events/handled`.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HandledEvents {
+    /// At most [`MAX_HANDLED_BATCH`] events.
+    pub events: Vec<HandledEvent>,
+}
+
+/// The most events one `POST /events/handled` confirms.
+pub const MAX_HANDLED_BATCH: usize = 1_000;
+
+/// The answer of `POST /events/handled`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Serialize, ToSchema)]
+pub struct HandledCount {
+    /// Pending claims confirmed now; events confirmed before or claimed by another run since
+    /// are not counted.
+    pub confirmed: u64,
+}
+
+/// An event as the API stores it.
 #[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
 pub struct EventRecord {
     /// Who handled it: `code-coverage`, `risk`, `static-analysis`.
@@ -29,8 +82,10 @@ pub struct EventRecord {
     pub run_id: Option<i64>,
     #[schema(value_type = Object)]
     pub details: Map<String, Value>,
-    /// When it was first recorded; recording it again changes nothing.
+    /// When it was first claimed.
     pub recorded_at: DateTime<Utc>,
+    /// Whether its bot is known to have started; `false` while a claim is pending.
+    pub handled: bool,
 }
 
 /// Whether `source` is a valid event source: 1 to 63 lowercase letters, digits and dashes,

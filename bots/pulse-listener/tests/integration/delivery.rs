@@ -141,13 +141,16 @@ async fn a_transient_trigger_failure_requeues_until_the_trigger_succeeds() {
         .unwrap();
     let statuses: Vec<&str> = runs.runs.iter().map(|run| run.status.as_str()).collect();
     assert_eq!(statuses, ["running", "failed", "failed"]);
+    // Each failed start let the claim lapse; the last claim is confirmed, with the open run.
+    let event = harness.api().event(&rule, "UmV0cnlUYXNrMDAwMDAwMA:0").await.unwrap().expect("claimed");
+    assert_eq!((event.handled, event.run_id), (true, Some(runs.runs[0].id)));
     listener.stop().await;
     assert!(harness.dead_letters(&config).await.is_empty());
     harness.cleanup(&config).await;
 }
 
 #[tokio::test]
-async fn a_restarted_listener_does_not_trigger_handled_groups_again() {
+async fn a_restarted_listener_does_not_trigger_handled_events_again() {
     let harness = Harness::new().await;
     let group = "RS0UwZahQ_qAcdZzEb_Y9g";
     Mock::given(method("GET"))
@@ -162,28 +165,46 @@ async fn a_restarted_listener_does_not_trigger_handled_groups_again() {
         .expect(1)
         .mount(&harness.taskcluster)
         .await;
+    Mock::given(method("POST"))
+        .and(path(STATIC_HOOK))
+        .respond_with(ResponseTemplate::new(200).set_body_json(hook_answer("U3RhdGljMDAwMDAwMDAwMA")))
+        .expect(1)
+        .mount(&harness.taskcluster)
+        .await;
     let config = harness.config();
-    let rule = harness.rule_name("coverage");
+    let coverage = harness.rule_name("coverage");
+    let static_analysis = harness.rule_name("static-analysis");
+    let routed = format!("route.{ROUTE}");
+    let completed = try_ending("RHVwbGljYXRlVGFzazAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "D4");
 
     let first = harness.start(config.clone()).await;
     harness.publish(&harness.coverage_exchange(), &group_key(group), &group_resolved(group)).await;
+    harness.publish(&harness.completed_exchange(), &routed, &completed).await;
     let stats = first.stats.clone();
-    wait_for_count(&stats, ACKED, &rule, 1).await;
-    assert_eq!(stats.get(ACKED, &rule), 1);
+    wait_for_count(&stats, ACKED, &coverage, 1).await;
+    wait_for_count(&stats, ACKED, &static_analysis, 1).await;
+    assert_eq!(stats.get(TRIGGERED, &coverage) + stats.get(TRIGGERED, &static_analysis), 2);
     first.stop().await;
 
-    // Pulse delivers at least once: the same message comes again while no listener runs.
-    harness.publish(&harness.coverage_exchange(), &group_key(group), &group_resolved(group)).await;
-    harness.publish(&harness.coverage_exchange(), &group_key(group), &group_resolved(group)).await;
-    assert_eq!(harness.ready(&config.broker.queue_name(&rule)).await, 2, "the durable queue kept them");
+    // Pulse delivers at least once: the same messages come again while no listener runs.
+    for _ in 0..2 {
+        harness.publish(&harness.coverage_exchange(), &group_key(group), &group_resolved(group)).await;
+        harness.publish(&harness.completed_exchange(), &routed, &completed).await;
+    }
+    assert_eq!(harness.ready(&config.broker.queue_name(&coverage)).await, 2, "the durable queue kept them");
 
     let second = harness.start(config.clone()).await;
     let stats = second.stats.clone();
-    wait_for_count(&stats, ACKED, &rule, 2).await;
-    assert_eq!(stats.get(ACKED, &rule), 2);
-    assert_eq!(stats.get_labelled(ACKED, &rule, "duplicate"), 2);
-    assert_eq!(stats.get(TRIGGERED, &rule), 0);
+    // A coverage duplicate is known from the API's record before asking Taskcluster about its
+    // group; a static-analysis duplicate from its claim.
+    for rule in [&coverage, &static_analysis] {
+        wait_for_count(&stats, ACKED, rule, 2).await;
+        assert_eq!(stats.get(ACKED, rule), 2);
+        assert_eq!(stats.get_labelled(ACKED, rule, "duplicate"), 2);
+        assert_eq!(stats.get(TRIGGERED, rule), 0);
+    }
     assert_eq!(harness.hook_calls("coverage").await.len(), 1);
+    assert_eq!(harness.hook_calls("static-analysis").await.len(), 1);
     second.stop().await;
     harness.cleanup(&config).await;
 }
