@@ -32,6 +32,10 @@ use shipit_shared::api_types::events::{ClaimedEvent, EventClaim, HandledCount, H
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::{Runner, TaskclusterRunnerConfig};
 
+/// The allocator of the listener's binary, so that the benchmark measures what runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROUTE: &str = "project.relman.codereview.v1.try_ending";
 
 #[tokio::main]

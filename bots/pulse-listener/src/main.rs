@@ -10,6 +10,10 @@ use shipit_shared::api_client::ApiClient;
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::{Runner, TaskclusterRunnerConfig};
 
+/// Each message costs many small allocations (JSON, HTTP); mimalloc makes them cheaper.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "pulse-listener", version, about = "Starts ShipIt bots on Pulse events")]
 struct Cli {

@@ -173,9 +173,11 @@ impl History {
         settings: &HistorySettings,
         wanted: &BTreeMap<i64, Vec<String>>,
     ) -> Result<Self, Error> {
+        let started = std::time::Instant::now();
         let repository = open(path)?;
         let walk = Walk::run(&repository, branch, wanted)?;
         drop(repository);
+        let walked = started.elapsed();
 
         let mut patches = walk.patches(path, settings.chunk_size)?;
         let files: BTreeSet<String> = patches.iter().flat_map(|(_, patch)| patch.files.iter().cloned()).collect();
@@ -193,7 +195,14 @@ impl History {
         }
         let mut commits: Vec<Oid> = walk.commits.iter().map(|commit| commit.oid).collect();
         commits.sort_unstable();
-        tracing::info!(commits = commits.len(), bugs = by_bug.len(), files = files.len(), "history indexed");
+        tracing::info!(
+            commits = commits.len(),
+            bugs = by_bug.len(),
+            files = files.len(),
+            walk_ms = walked.as_millis() as u64,
+            duration_ms = started.elapsed().as_millis() as u64,
+            "history indexed"
+        );
         Ok(Self { commits, patches: by_bug, backouts: walk.backouts })
     }
 

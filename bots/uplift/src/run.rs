@@ -245,7 +245,6 @@ async fn fetch_bugs(context: &RunContext<'_>, ids: &BTreeSet<i64>, summary: &mut
 /// A bug after its analysis, with the configured channels it has a pending request for.
 struct Pending {
     bug_id: i64,
-    summary: String,
     channels: Vec<String>,
     analysis: Analysis,
     /// False when the API holds the same analysis (set by [`upload`]).
@@ -273,14 +272,7 @@ async fn analyse_bugs(settings: &Settings, fetched: Vec<BugData>) -> Result<Vec<
                     .into_iter()
                     .filter(|channel| configured.contains(channel.as_str()))
                     .collect();
-                Pending {
-                    bug_id: data.bug.id,
-                    summary: data.bug.summary.clone(),
-                    channels,
-                    analysis,
-                    changed: true,
-                    data,
-                }
+                Pending { bug_id: data.bug.id, channels, analysis, changed: true, data }
             })
             .collect();
         Ok(analysed)
@@ -308,8 +300,7 @@ async fn upload(
     if !bug.changed {
         return Ok(bug);
     }
-    let analysis = serde_json::to_value(&bug.analysis)
-        .map_err(|error| (bug_id, Error::Config(format!("cannot encode the analysis: {error}"))))?;
+    let analysis = serde_json::to_value(&bug.analysis).expect("an analysis is always serialisable");
     let upsert = BugUpsert {
         bugzilla_id: bug_id,
         summary: data.bug.summary.clone(),
@@ -360,10 +351,18 @@ async fn graft_bugs(
                 .and_then(|stored| stored.grafts.iter().find(|graft| graft.channel == channel.name));
             if let Some(previous) = previous
                 && previous.branch_tip == tip.to_string()
-                && same_patches(context, bug, &channel.name, &commits).await?
             {
-                summary.grafts_reused += 1;
-                continue;
+                match same_patches(context, bug, &channel.name, &commits).await {
+                    Ok(true) => {
+                        summary.grafts_reused += 1;
+                        continue;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        summary.failed.push((bug.bug_id, format!("cannot read its grafts: {error}")));
+                        continue;
+                    }
+                }
             }
             let failed_before = previous.is_some_and(|previous| !previous.success);
             planned.push(Planned { bug, channel, tip, commits: commits.clone(), failed_before });
@@ -407,7 +406,7 @@ async fn graft_bugs(
         if !stored.success && !plan.failed_before {
             summary.new_failures.push(GraftFailure {
                 bug_id,
-                summary: plan.bug.summary.clone(),
+                summary: plan.bug.data.bug.summary.clone(),
                 channel: graft.channel,
                 branch: graft.branch,
                 branch_tip: graft.branch_tip,
