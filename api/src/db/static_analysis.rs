@@ -35,6 +35,9 @@ const UPSERT_ISSUES: &str = "INSERT INTO static_analysis_issues \
          updated_at = now() \
      RETURNING (xmax = 0) AS inserted";
 
+/// The issues of a diff that a new batch no longer holds.
+const DELETE_VANISHED: &str = "DELETE FROM static_analysis_issues WHERE diff_id = $1 AND NOT (hash = ANY($2))";
+
 const SELECT_ISSUES: &str = "SELECT diff_id, hash, analyzer, path, line, nb_lines, column_number, level, check_name, \
          message, in_patch, is_new, publishable, created_at, updated_at \
      FROM static_analysis_issues WHERE diff_id = $1 ORDER BY path, line, analyzer, check_name, hash";
@@ -67,7 +70,8 @@ pub enum BatchOutcome {
     },
 }
 
-/// Records the diff and upserts its issues, in one transaction. `issues` must not repeat a hash.
+/// Records the diff and its issues, in one transaction: the batch is the diff's whole set, so
+/// issues recorded before and absent from it are removed. `issues` must not repeat a hash.
 pub async fn store_issues(pool: &Pool, diff_id: i64, batch: &IssueBatch) -> Result<BatchOutcome, DbError> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
@@ -116,9 +120,11 @@ pub async fn store_issues(pool: &Pool, diff_id: i64, batch: &IssueBatch) -> Resu
             ],
         )
         .await?;
+    let delete = transaction.prepare_cached(DELETE_VANISHED).await?;
+    let removed = transaction.execute(&delete, &[&diff_id, &hashes]).await? as i64;
     transaction.commit().await?;
     let inserted = rows.iter().filter(|row| row.get::<_, bool>("inserted")).count() as i64;
-    Ok(BatchOutcome::Stored(IssueBatchResult { diff_id, inserted, updated: rows.len() as i64 - inserted }))
+    Ok(BatchOutcome::Stored(IssueBatchResult { diff_id, inserted, updated: rows.len() as i64 - inserted, removed }))
 }
 
 /// The diff's revision and repository, and its issues; `None` when the diff is not recorded.

@@ -26,7 +26,8 @@ const MAX_KNOWN_ISSUES: i64 = 50_000;
 const DEFAULT_STATS_DAYS: i64 = 30;
 
 /// Record the issues found on a diff. Idempotent: an issue already recorded on the diff (same
-/// hash) is updated in place, so posting the same results again changes nothing.
+/// hash) is updated in place, so posting the same results again changes nothing. The batch is the
+/// diff's whole set: issues recorded before and absent from it (fixed since) are removed.
 #[utoipa::path(
     post, path = "/static-analysis/diffs/{id}/issues", tag = "static-analysis", request_body = IssueBatch,
     params(("id" = i64, Path, description = "Diff id (Phabricator)")),
@@ -55,6 +56,7 @@ pub async fn post_issues(
                 revision.id = batch.revision_id,
                 inserted = result.inserted,
                 updated = result.updated,
+                removed = result.removed,
                 caller = %caller.name,
                 "static analysis issues recorded"
             );

@@ -36,6 +36,29 @@ async fn get<T: serde::de::DeserializeOwned>(app: &TestApp, path: &str) -> T {
 }
 
 #[tokio::test]
+async fn issues_fixed_since_the_last_batch_are_removed() {
+    let app = TestApp::spawn().await;
+    let token = app.token(&[SCOPE]).await;
+    let batch = |issues: Vec<Value>| json!({"revision_id": 60, "repository": "mozilla-central", "issues": issues});
+    let first = batch(vec![issue("aa01", 3, "warning", true, true), issue("bb02", 9, "error", true, false)]);
+    assert_eq!(post(&app, &token, 70, &first).await.status(), 200);
+    let other_diff = batch(vec![issue("bb02", 9, "error", true, false)]);
+    assert_eq!(post(&app, &token, 71, &other_diff).await.status(), 200);
+
+    let fixed = batch(vec![issue("aa01", 4, "warning", true, true), issue("cc03", 1, "warning", true, true)]);
+    let result: IssueBatchResult = post(&app, &token, 70, &fixed).await.json().await.unwrap();
+
+    assert_eq!(result, IssueBatchResult { diff_id: 70, inserted: 1, updated: 1, removed: 1 });
+    let diff: DiffIssues = get(&app, "/static-analysis/diffs/70/issues").await;
+    let hashes: Vec<&str> = diff.issues.iter().map(|stored| stored.issue.hash.as_str()).collect();
+    assert_eq!(hashes, ["cc03", "aa01"]);
+    let untouched: DiffIssues = get(&app, "/static-analysis/diffs/71/issues").await;
+    assert_eq!(untouched.issues.len(), 1, "other diffs keep their issues");
+    let emptied: IssueBatchResult = post(&app, &token, 70, &batch(vec![])).await.json().await.unwrap();
+    assert_eq!((emptied.inserted, emptied.removed), (0, 2), "an empty batch: every issue was fixed");
+}
+
+#[tokio::test]
 async fn issues_are_recorded_once_per_hash_and_read_back() {
     let app = TestApp::spawn().await;
     let token = app.token(&[SCOPE]).await;
@@ -45,9 +68,13 @@ async fn issues_are_recorded_once_per_hash_and_read_back() {
     });
 
     let first: IssueBatchResult = post(&app, &token, 42, &batch).await.json().await.unwrap();
-    assert_eq!(first, IssueBatchResult { diff_id: 42, inserted: 2, updated: 0 });
+    assert_eq!(first, IssueBatchResult { diff_id: 42, inserted: 2, updated: 0, removed: 0 });
     let again: IssueBatchResult = post(&app, &token, 42, &batch).await.json().await.unwrap();
-    assert_eq!(again, IssueBatchResult { diff_id: 42, inserted: 0, updated: 2 }, "a rerun duplicates nothing");
+    assert_eq!(
+        again,
+        IssueBatchResult { diff_id: 42, inserted: 0, updated: 2, removed: 0 },
+        "a rerun duplicates nothing"
+    );
 
     let diff: DiffIssues = get(&app, "/static-analysis/diffs/42/issues").await;
     assert_eq!((diff.revision_id, diff.repository.as_str()), (51, "mozilla-central"));

@@ -174,7 +174,13 @@ async fn check_inner(
         if let Some((diff_id, revision_id)) = ids {
             let batch = issue_batch(&analysis, revision_id, repository);
             let result = api.post_static_analysis_issues(diff_id, &batch).await?;
-            tracing::info!(diff.id = diff_id, inserted = result.inserted, updated = result.updated, "issues recorded");
+            tracing::info!(
+                diff.id = diff_id,
+                inserted = result.inserted,
+                updated = result.updated,
+                removed = result.removed,
+                "issues recorded"
+            );
             uploaded = Some(result);
         }
     }

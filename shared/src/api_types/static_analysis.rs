@@ -89,6 +89,8 @@ pub struct IssueBatchResult {
     pub inserted: i64,
     /// Issues recorded already, updated in place.
     pub updated: i64,
+    /// Issues recorded on this diff before and absent from this batch (fixed since): removed.
+    pub removed: i64,
 }
 
 /// An issue as the API stores it.
