@@ -10,6 +10,8 @@
 //! and `release_delta`, which needed the release calendar; the stored `html` is not compared
 //! either, since it came from the backend's `html.unescape()` of libmozdata's rendering.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,10 +29,7 @@ use shipit_uplift::history::{self, History, HistorySettings};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/uplift/bugzilla").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
+use common::{fixture, serve_bug};
 
 /// A payload the original bot stored.
 fn stored(name: &str) -> Value {
@@ -50,27 +49,6 @@ fn client(server: &MockServer, timeout: Duration) -> Bugzilla {
         ..BugzillaSettings::default()
     };
     Bugzilla::new(&settings, UpstreamClient::new(timeout, retry).unwrap())
-}
-
-async fn serve_bug(server: &MockServer, id: i64) {
-    let pages = [
-        (format!("/rest/bug/{id}"), format!("bug_{id}.json")),
-        (format!("/rest/bug/{id}/attachment"), format!("bug_{id}_attachment.json")),
-        (format!("/rest/bug/{id}/comment"), format!("bug_{id}_comment.json")),
-        (format!("/rest/bug/{id}/history"), format!("bug_{id}_history.json")),
-    ];
-    for (route, file) in pages {
-        Mock::given(method("GET"))
-            .and(path(route))
-            .respond_with(ResponseTemplate::new(200).set_body_json(fixture(&file)))
-            .mount(server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/rest/user"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(&format!("user_{id}.json"))))
-        .mount(server)
-        .await;
 }
 
 async fn analyze(id: i64) -> Analysis {

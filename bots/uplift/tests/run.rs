@@ -3,6 +3,8 @@
 //! when the branch moves, new failures reported and (only when asked) commented, bugs that fail
 //! reported without stopping the others, bugs no longer pending removed.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -21,13 +23,10 @@ use shipit_uplift::run::{self, RunContext, RunOptions, RunSummary};
 use wiremock::matchers::{method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use common::{fixture, serve_bug};
+
 const BUG: i64 = 1900001;
 const BROKEN_BUG: i64 = 1152022;
-
-fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/uplift/bugzilla").join(name);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn git(directory: &Path, arguments: &[&str]) -> String {
     let output = Command::new("git")
@@ -70,25 +69,9 @@ async fn search(server: &MockServer, channel: &str, ids: &[i64]) {
         .await;
 }
 
-async fn serve_bug(server: &MockServer) {
-    for (route, file) in [
-        (format!("/rest/bug/{BUG}"), format!("bug_{BUG}.json")),
-        (format!("/rest/bug/{BUG}/attachment"), format!("bug_{BUG}_attachment.json")),
-        (format!("/rest/bug/{BUG}/comment"), format!("bug_{BUG}_comment.json")),
-        (format!("/rest/bug/{BUG}/history"), format!("bug_{BUG}_history.json")),
-    ] {
-        Mock::given(method("GET"))
-            .and(path(route))
-            .respond_with(ResponseTemplate::new(200).set_body_json(fixture(&file)))
-            .mount(server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path("/rest/user"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(&format!("user_{BUG}.json"))))
-        .mount(server)
-        .await;
-    // The other bug's pages answer 500 every time.
+/// Bug 1900001 from the recorded answers; every page of the other bug answers 500.
+async fn serve_bugs(server: &MockServer) {
+    serve_bug(server, BUG).await;
     Mock::given(method("GET"))
         .and(path_regex(format!("^/rest/bug/{BROKEN_BUG}(/.*)?$")))
         .respond_with(ResponseTemplate::new(500))
@@ -139,7 +122,7 @@ async fn a_pass_uploads_grafts_reports_and_removes() {
     search(&bugzilla, "beta", &[]).await;
     search(&bugzilla, "release", &[]).await;
     search(&bugzilla, "esr140", &[BROKEN_BUG, BUG]).await;
-    serve_bug(&bugzilla).await;
+    serve_bugs(&bugzilla).await;
     let app = TestApp::spawn().await;
     let token = app.token(&["project:shipit:uplift/manage"]).await;
     let bot = Bot::new(work.path(), &bugzilla, &app, token);
@@ -222,7 +205,7 @@ async fn comments_are_posted_on_new_failures_only_when_asked() {
     search(&bugzilla, "beta", &[]).await;
     search(&bugzilla, "release", &[]).await;
     search(&bugzilla, "esr140", &[BUG]).await;
-    serve_bug(&bugzilla).await;
+    serve_bugs(&bugzilla).await;
     Mock::given(method("POST"))
         .and(path(format!("/rest/bug/{BUG}/comment")))
         .respond_with(ResponseTemplate::new(201).set_body_json(fixture("comment_created.json")))
