@@ -165,18 +165,22 @@ async fn run(config: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitCode
     let options =
         RunOptions { only: args.bugs.iter().copied().collect(), comment: args.comment, dry_run: args.dry_run };
     let context = RunContext { settings: &settings, bugzilla: &bugzilla, api: &api, http: &http };
-    let summary = match run::run(&context, &options).await {
+    let bug_url = format!("{}/show_bug.cgi?id=", settings.bugzilla.url.as_str().trim_end_matches('/'));
+    let outcome = async {
+        let summary = run::run(&context, &options).await?;
+        if let Some(path) = &args.report {
+            write_report(path, &report::markdown(&summary.new_failures, &bug_url))?;
+        }
+        anyhow::Ok(summary)
+    };
+    // Whatever fails after the run was opened closes it, so that it does not wait for the sweeper.
+    let summary = match outcome.await {
         Ok(summary) => summary,
         Err(error) => {
-            bot_run.finish(RunOutcome::Failed, Some(error.to_string()), serde_json::Map::new()).await?;
-            return Err(error.into());
+            bot_run.finish(RunOutcome::Failed, Some(format!("{error:#}")), serde_json::Map::new()).await?;
+            return Err(error);
         }
     };
-    if let Some(path) = &args.report {
-        let bug_url = format!("{}/show_bug.cgi?id=", settings.bugzilla.url.as_str().trim_end_matches('/'));
-        std::fs::write(path, report::markdown(&summary.new_failures, &bug_url))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
     if args.dry_run {
         let mut out = BufWriter::new(std::io::stdout().lock());
         for (bug, body) in &summary.comments {
@@ -187,6 +191,14 @@ async fn run(config: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitCode
     tracing::info!(counts = ?summary.counts(), "uplift pass done");
     bot_run.finish(summary.outcome(), summary.failure_lines(), summary.counts()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the report, making its directory when needed.
+fn write_report(path: &std::path::Path, report: &str) -> anyhow::Result<()> {
+    if let Some(directory) = path.parent().filter(|directory| !directory.as_os_str().is_empty()) {
+        std::fs::create_dir_all(directory).with_context(|| format!("cannot create {}", directory.display()))?;
+    }
+    std::fs::write(path, report).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn resolve(repo: &Repository, spec: &str) -> anyhow::Result<Oid> {
