@@ -114,7 +114,7 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(crate::routes::static_analysis::get_revision))
         .routes(routes!(crate::routes::static_analysis::get_checks))
         .routes(routes!(crate::routes::static_analysis::get_known_issues))
-        .routes(routes!(crate::routes::events::claim_event))
+        .routes(routes!(crate::routes::events::claim_events))
         .routes(routes!(crate::routes::events::events_handled))
         .routes(routes!(crate::routes::events::get_event))
         .routes(routes!(crate::routes::uplift::put_channel))

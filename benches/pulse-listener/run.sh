@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Messages per second through the pulse listener (decode, rule, event claimed in the API with its
-# run, hook triggered, event confirmed, ack; API and Taskcluster mocked in-process) against
-# a bare lapin consumer that only acks, on the same RabbitMQ, in the same run, same prefetch.
+# run, hook triggered, event confirmed, ack; claims and confirmations batched across messages; API
+# and Taskcluster mocked in-process) against a bare lapin consumer that only acks, on the same
+# RabbitMQ, in the same run, same prefetch.
 #
 #   benches/pulse-listener/run.sh [MESSAGES] [PREFETCH] [REPEAT]     # default: 20000 64 5
 #

@@ -1,67 +1,72 @@
 //! Events an event-driven bot (the pulse listener) acts on: it claims each event and opens its
 //! run in one step before triggering the bot, and confirms the event once the bot started, so
-//! that a restart or a redelivered message does not act twice.
+//! that a restart or a redelivered message does not act twice. Claims and confirmations come in
+//! batches, of the messages a listener handles at once.
+
+use std::collections::HashSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::events::{
-    ClaimedEvent, EventClaim, EventRecord, HandledCount, HandledEvents, MAX_HANDLED_BATCH, is_valid_key,
-    is_valid_source,
+    ClaimOutcome, ClaimOutcomes, EventClaims, EventRecord, HandledCount, HandledEvents, MAX_CLAIM_BATCH,
+    MAX_HANDLED_BATCH, is_valid_key, is_valid_source,
 };
 
 use crate::app::AppState;
 use crate::auth::{Caller, Reader, scopes};
-use crate::db::{self, events::Claimed};
+use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 
-/// Claim an event and open its run, in one step. The claim is pending until confirmed with
-/// `POST /events/handled`; a pending claim lapses when its lease runs out or its run failed (the
-/// bot could not be started), and the event may then be claimed again, with a new run.
+/// Claim events and open their runs, in one step (one transaction for the batch). A granted
+/// claim is pending until confirmed with `POST /events/handled`; a pending claim lapses when its
+/// lease runs out or its run failed (the bot could not be started), and the event may then be
+/// claimed again, with a new run.
 #[utoipa::path(
-    post, path = "/events/{source}/{key}/claim", tag = "events", request_body = EventClaim,
-    params(
-        ("source" = String, Path, description = "Who acts on it: `code-coverage`, `risk`"),
-        ("key" = String, Path, description = "The event's key: a task group id, `<repository>:<push id>`"),
-    ),
+    post, path = "/events/claims", tag = "events", request_body = EventClaims,
     security(("bearer" = ["project:shipit:events/manage", "project:shipit:runs/manage"])),
     responses(
-        (status = 201, description = "Claimed; the run opened for it", body = ClaimedEvent),
-        (status = 200, description = "Handled before; its run", body = ClaimedEvent),
-        (status = 409, description = "Another claim is pending", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "One outcome per claim, in order: granted with the run opened for it, \
+            handled before with its run, or busy while another claim is pending", body = ClaimOutcomes),
         (status = "4XX", description = "Bad source, key or body; bad token or scope", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn claim_event(
+pub async fn claim_events(
     State(state): State<AppState>,
     caller: Caller,
-    Path((source, key)): Path<(String, String)>,
-    JsonBody(claim): JsonBody<EventClaim>,
-) -> ApiResult<(StatusCode, Json<ClaimedEvent>)> {
+    JsonBody(batch): JsonBody<EventClaims>,
+) -> ApiResult<Json<ClaimOutcomes>> {
     caller.require(scopes::EVENTS_MANAGE)?;
     caller.require(scopes::RUNS_MANAGE)?;
-    validate(&source, &key)?;
-    // Bot names follow the same rule as sources.
-    if !is_valid_source(&claim.run.bot) {
-        return Err(ApiError::invalid_field(
-            "run.bot",
-            "a bot name is 1 to 63 lowercase letters, digits and dashes, starting with a letter",
-        ));
+    if batch.claims.is_empty() || batch.claims.len() > MAX_CLAIM_BATCH {
+        return Err(ApiError::invalid_field("claims", format!("1 to {MAX_CLAIM_BATCH} claims at once")));
     }
-    match db::events::claim(&state.pool, &source, &key, &claim).await? {
-        Claimed::Granted(run_id) => {
+    let mut events = HashSet::new();
+    for claim in &batch.claims {
+        validate(&claim.source, &claim.key)?;
+        // Bot names follow the same rule as sources.
+        if !is_valid_source(&claim.run.bot) {
+            return Err(ApiError::invalid_field(
+                "run.bot",
+                "a bot name is 1 to 63 lowercase letters, digits and dashes, starting with a letter",
+            ));
+        }
+        if !events.insert((claim.source.as_str(), claim.key.as_str())) {
+            return Err(ApiError::invalid_field(
+                "claims",
+                format!("`{}/{}` is claimed twice", claim.source, claim.key),
+            ));
+        }
+    }
+    let outcomes = db::events::claim(&state.pool, &batch.claims).await?;
+    for (claim, outcome) in batch.claims.iter().zip(&outcomes) {
+        if let ClaimOutcome::Granted { run_id } = outcome {
             metrics::counter!("shipit_runs_opened_total", "bot" => claim.run.bot.clone()).increment(1);
-            tracing::info!(event.source = %source, event.key = %key, run.id = run_id, caller = %caller.name, "event claimed");
-            Ok((StatusCode::CREATED, Json(ClaimedEvent { run_id: Some(run_id) })))
-        }
-        Claimed::Handled(run_id) => Ok((StatusCode::OK, Json(ClaimedEvent { run_id }))),
-        Claimed::Busy(Some(run_id)) => Err(ApiError::run_conflict(run_id, "another claim of this event is pending")),
-        Claimed::Busy(None) => {
-            Err(ApiError::new(StatusCode::CONFLICT, "another claim of this event is pending".to_owned()))
+            tracing::info!(event.source = %claim.source, event.key = %claim.key, run.id = run_id, caller = %caller.name, "event claimed");
         }
     }
+    Ok(Json(ClaimOutcomes { outcomes }))
 }
 
 /// Confirm claimed events whose bots started: each stops being pending and its details are

@@ -3,8 +3,8 @@
 //!
 //! Both drain a queue holding the same number of `task-completed` messages with the same
 //! prefetch. The listener does all its work for each one: decode, rule, claim the event in the
-//! API (which opens its run), trigger the hook, confirm the event (confirmations are batched),
-//! acknowledge. The API and Taskcluster are an in-process HTTP mock that decodes the API's
+//! API (which opens its run), trigger the hook, confirm the event, acknowledge; claims and
+//! confirmations are batched across the messages handled at once. The API and Taskcluster are an in-process HTTP mock that decodes the API's
 //! requests and answers at once, so what is measured is the listener.
 
 use std::io::Write;
@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use futures::StreamExt;
@@ -28,7 +27,7 @@ use shipit_pulse_listener::config::{BrokerConfig, DeliveryConfig};
 use shipit_pulse_listener::stats::ACKED;
 use shipit_pulse_listener::{Listener, ListenerConfig, RuleConfig, RuleKind, Upstreams};
 use shipit_shared::api_client::ApiClient;
-use shipit_shared::api_types::events::{ClaimedEvent, EventClaim, HandledCount, HandledEvents};
+use shipit_shared::api_types::events::{ClaimOutcome, ClaimOutcomes, EventClaims, HandledCount, HandledEvents};
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::{Runner, TaskclusterRunnerConfig};
 
@@ -122,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     writeln!(out, "| bare lapin, ack only | {messages} | {prefetch} | {:.2} | {bare_rate:.0} |", bare.as_secs_f64())?;
     writeln!(
         out,
-        "| pulse-listener (decode, rule, claim + run, hook trigger, confirm, ack) | {messages} | {prefetch} | {:.2} | {listener_rate:.0} ({:.0}% of bare) |",
+        "| pulse-listener (decode, rule, batched claim + run, hook trigger, batched confirm, ack) | {messages} | {prefetch} | {:.2} | {listener_rate:.0} ({:.0}% of bare) |",
         through_listener.as_secs_f64(),
         100.0 * listener_rate / bare_rate
     )?;
@@ -222,10 +221,14 @@ async fn mock_upstreams() -> anyhow::Result<String> {
     static RUN_IDS: AtomicI64 = AtomicI64::new(1);
     let app = Router::new()
         .route(
-            "/events/{source}/{key}/claim",
-            post(|Json(_claim): Json<EventClaim>| async {
-                let run_id = Some(RUN_IDS.fetch_add(1, Ordering::Relaxed));
-                (StatusCode::CREATED, Json(ClaimedEvent { run_id }))
+            "/events/claims",
+            post(|Json(batch): Json<EventClaims>| async move {
+                let outcomes = batch
+                    .claims
+                    .iter()
+                    .map(|_claim| ClaimOutcome::Granted { run_id: RUN_IDS.fetch_add(1, Ordering::Relaxed) })
+                    .collect();
+                Json(ClaimOutcomes { outcomes })
             }),
         )
         .route(

@@ -1,5 +1,7 @@
 //! The library's error type.
 
+use std::sync::Arc;
+
 use shipit_shared::api_client::ApiClientError;
 use shipit_shared::http::HttpError;
 
@@ -15,9 +17,9 @@ pub enum ListenerError {
     /// An upstream (the Taskcluster Queue, the pushlog) refused or could not be reached.
     #[error("upstream lookup failed: {0}")]
     Upstream(#[from] HttpError),
-    /// The ShipIt API refused or could not be reached.
+    /// The ShipIt API refused or could not be reached; shared by the messages of a batched call.
     #[error("ShipIt API call failed: {0}")]
-    Api(#[from] ApiClientError),
+    Api(#[source] Arc<ApiClientError>),
     /// Another claim of the event is pending: its handler may still start the bot.
     #[error("event `{0}` is being handled elsewhere")]
     Busy(String),
@@ -41,8 +43,10 @@ impl ListenerError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Upstream(error) => is_transient_http(error),
-            Self::Api(ApiClientError::Http(error)) => is_transient_http(error),
-            Self::Api(error) => error.status().is_none_or(|status| status >= 500 || status == 429),
+            Self::Api(error) => match &**error {
+                ApiClientError::Http(error) => is_transient_http(error),
+                error => error.status().is_none_or(|status| status >= 500 || status == 429),
+            },
             Self::Trigger { transient, .. } => *transient,
             Self::Busy(_) | Self::Broker(_) => true,
             Self::Malformed(_) | Self::Unroutable { .. } | Self::Config(_) | Self::Health(_) => false,
@@ -62,6 +66,12 @@ impl ListenerError {
             Self::Config(_) => "config",
             Self::Health(_) => "health",
         }
+    }
+}
+
+impl From<ApiClientError> for ListenerError {
+    fn from(error: ApiClientError) -> Self {
+        Self::Api(Arc::new(error))
     }
 }
 

@@ -7,12 +7,14 @@
 //! into the dead-letter queue. Before triggering, the listener claims the event in the API, which
 //! opens its run in the same step; a redelivered message or a restarted listener finds the event
 //! handled and does not trigger twice. A claim whose bot could not be started (its run failed) or
-//! that was never confirmed (the listener died) lapses, so that the event is not lost.
+//! that was never confirmed (the listener died) lapses, so that the event is not lost. Claims and
+//! confirmations of the messages handled at once go to the API in batches.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use axum::http::StatusCode;
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 use lapin::options::{
@@ -23,10 +25,10 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use serde_json::{Map, Value};
-use shipit_shared::api_client::ApiClient;
-use shipit_shared::api_client::events::Claim;
+use shipit_shared::api_client::{ApiClient, ApiClientError};
 use shipit_shared::api_types::events::{
-    DEFAULT_LEASE_SECS, EventClaim, HandledEvent, HandledEvents, MAX_HANDLED_BATCH,
+    ClaimOutcome, DEFAULT_LEASE_SECS, EventClaim, EventClaims, HandledEvent, HandledEvents, MAX_CLAIM_BATCH,
+    MAX_HANDLED_BATCH,
 };
 use shipit_shared::api_types::{NewRun, RunTrigger};
 use tokio::sync::oneshot;
@@ -68,7 +70,8 @@ struct Inner<T> {
     /// restart the backoff starts over, which is harmless.
     attempts: Mutex<HashMap<String, u32>>,
     in_flight: KeyLocks,
-    confirmations: Confirmations,
+    claims: Batcher<EventClaim, ClaimOutcome>,
+    confirmations: Batcher<HandledEvent, ()>,
 }
 
 impl<T: Trigger> Listener<T> {
@@ -104,7 +107,8 @@ impl<T: Trigger> Listener<T> {
                 stats: Arc::new(Stats::default()),
                 attempts: Mutex::new(HashMap::new()),
                 in_flight: KeyLocks::default(),
-                confirmations: Confirmations::default(),
+                claims: Batcher::new(MAX_CLAIM_BATCH),
+                confirmations: Batcher::new(MAX_HANDLED_BATCH),
             }),
         })
     }
@@ -340,7 +344,8 @@ impl<T: Trigger> Inner<T> {
         let source = rule.name();
         let attempt_key = format!("{source}/{}", candidate.key);
         // Two copies of one event (delivery is at least once) handled at once would race for
-        // its claim, and the loser would be requeued: handle one at a time.
+        // its claim, and the loser would be requeued: handle one at a time. This also keeps an
+        // event from appearing twice in one batch of claims, which the API refuses.
         let _in_flight = self.in_flight.lock(&attempt_key).await;
         let failed = |error: ListenerError| {
             if error.is_transient() {
@@ -375,18 +380,21 @@ impl<T: Trigger> Inner<T> {
         let mut details = Map::new();
         details.insert("routing_key".to_owned(), Value::String(delivery.routing_key.to_string()));
         let claim = EventClaim {
-            run: NewRun { bot: rule.config.bot.clone(), trigger: RunTrigger::Pulse, parameters },
+            source: source.to_owned(),
+            key: candidate.key.clone(),
+            run: NewRun { bot: rule.config.bot.clone(), trigger: RunTrigger::Pulse, parameters: parameters.clone() },
             details,
             lease_secs: DEFAULT_LEASE_SECS,
         };
-        let run_id = match self.api.claim_event(source, &candidate.key, &claim).await {
-            Ok(Claim::Granted { run_id }) => run_id,
-            Ok(Claim::Handled { .. }) => return duplicate(),
-            Ok(Claim::Busy) => return failed(ListenerError::Busy(candidate.key.clone())),
-            Err(error) => return failed(error.into()),
+        let claimed =
+            self.claims.submit(claim, |claims| async { self.api.claim_events(&EventClaims { claims }).await }).await;
+        let run_id = match claimed {
+            Ok(ClaimOutcome::Granted { run_id }) => run_id,
+            Ok(ClaimOutcome::Handled { .. }) => return duplicate(),
+            Ok(ClaimOutcome::Busy { .. }) => return failed(ListenerError::Busy(candidate.key.clone())),
+            Err(error) => return failed(ListenerError::Api(error)),
         };
-        let request =
-            TriggerRequest { bot: claim.run.bot, trigger: claim.run.trigger, parameters: claim.run.parameters };
+        let request = TriggerRequest { bot: rule.config.bot.clone(), trigger: RunTrigger::Pulse, parameters };
         // A failed start closes the run as failed, which lets the claim lapse: the requeued
         // message claims the event again.
         let started = match self.trigger.launch(run_id, &request).await {
@@ -399,7 +407,14 @@ impl<T: Trigger> Inner<T> {
         let mut details = Map::new();
         details.insert("reference".to_owned(), Value::String(started.reference));
         let event = HandledEvent { source: source.to_owned(), key: candidate.key.clone(), run_id, details };
-        if let Err(error) = self.confirmations.confirm(&self.api, event).await {
+        let confirmed = self
+            .confirmations
+            .submit(event, |events| async {
+                let count = events.len();
+                self.api.events_handled(&HandledEvents { events }).await.map(|_confirmed| vec![(); count])
+            })
+            .await;
+        if let Err(error) = confirmed {
             // The bot started: acknowledging is right. Requeueing would start it again now; an
             // unconfirmed claim only lapses after its lease, for a later copy of the message.
             tracing::error!(rule = source, event.key = %candidate.key, %error, "cannot confirm the handled event");
@@ -420,39 +435,64 @@ impl<T: Trigger> Inner<T> {
     }
 }
 
-/// Confirms handled events to the API, many in one request: each handler queues its event and
-/// waits for its turn; the holder of the turn sends whatever is queued (its own event, unless an
-/// earlier turn took it). Under load one request confirms the events of many messages.
-#[derive(Default)]
-struct Confirmations {
-    queue: Mutex<Vec<(HandledEvent, Reply)>>,
+/// Sends items to the API many in one request: each caller queues its item and waits for its
+/// turn; the holder of the turn sends whatever is queued (its own item, unless an earlier turn
+/// took it) and hands each caller its own answer. Under load one request carries the items of
+/// many messages.
+struct Batcher<I, O> {
+    max: usize,
+    queue: Mutex<Vec<(I, Reply<O>)>>,
     turn: tokio::sync::Mutex<()>,
 }
 
-/// Where a queued confirmation's outcome goes.
-type Reply = oneshot::Sender<Result<(), String>>;
+/// Where a queued item's answer goes.
+type Reply<O> = oneshot::Sender<Result<O, Arc<ApiClientError>>>;
 
-impl Confirmations {
-    async fn confirm(&self, api: &ApiClient, event: HandledEvent) -> Result<(), String> {
+impl<I, O> Batcher<I, O> {
+    /// A batcher sending at most `max` items at once.
+    fn new(max: usize) -> Self {
+        Self { max, queue: Mutex::new(Vec::new()), turn: tokio::sync::Mutex::new(()) }
+    }
+
+    /// `item`'s answer; `send` sends a batch and answers one output per item, in order.
+    async fn submit<F>(&self, item: I, send: impl FnOnce(Vec<I>) -> F) -> Result<O, Arc<ApiClientError>>
+    where
+        F: Future<Output = Result<Vec<O>, ApiClientError>>,
+    {
         let (reply, answer) = oneshot::channel();
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner).push((event, reply));
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).push((item, reply));
         {
             let _turn = self.turn.lock().await;
             let batch: Vec<_> = {
                 let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-                let taken = queue.len().min(MAX_HANDLED_BATCH);
+                let taken = queue.len().min(self.max);
                 queue.drain(..taken).collect()
             };
             if !batch.is_empty() {
-                let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                let sent =
-                    api.events_handled(&HandledEvents { events }).await.map(drop).map_err(|error| error.to_string());
-                for reply in replies {
-                    let _receiver_gone = reply.send(sent.clone());
+                let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                match send(items).await {
+                    Ok(outputs) => {
+                        for (reply, output) in replies.into_iter().zip(outputs) {
+                            let _receiver_gone = reply.send(Ok(output));
+                        }
+                    }
+                    Err(error) => {
+                        let error = Arc::new(error);
+                        for reply in replies {
+                            let _receiver_gone = reply.send(Err(error.clone()));
+                        }
+                    }
                 }
             }
         }
-        answer.await.unwrap_or_else(|_| Err("the confirmation was dropped".to_owned()))
+        // The client checks that the API answers every item: only a turn holder cancelled at
+        // shutdown leaves one unanswered.
+        answer.await.unwrap_or_else(|_| {
+            Err(Arc::new(ApiClientError::Unexpected {
+                status: StatusCode::OK,
+                body: "no answer for this item".to_owned(),
+            }))
+        })
     }
 }
 

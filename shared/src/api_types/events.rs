@@ -12,10 +12,14 @@ use super::NewRun;
 /// included.
 pub const DEFAULT_LEASE_SECS: u32 = 300;
 
-/// The body of `POST /events/{source}/{key}/claim`: the run to open when the claim is granted.
+/// One claim of `POST /events/claims`: an event, and the run to open when the claim is granted.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventClaim {
+    /// Who acts on it: `code-coverage`, `risk`.
+    pub source: String,
+    /// The event's key: a task group id, `<repository>:<push id>`.
+    pub key: String,
     /// The run the event starts; it is opened with the claim, in one transaction.
     pub run: NewRun,
     /// Anything worth keeping about the event (the bot, the routing key).
@@ -32,11 +36,33 @@ fn default_lease_secs() -> u32 {
     DEFAULT_LEASE_SECS
 }
 
-/// The answer of a claim: the run opened for it (201), or the run of the handled event (200;
-/// none for an event handled without a run).
+/// The body of `POST /events/claims`.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventClaims {
+    /// 1 to [`MAX_CLAIM_BATCH`] claims, each of a different event.
+    pub claims: Vec<EventClaim>,
+}
+
+/// The most claims one `POST /events/claims` takes.
+pub const MAX_CLAIM_BATCH: usize = 1_000;
+
+/// What a claim got.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ClaimedEvent {
-    pub run_id: Option<i64>,
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ClaimOutcome {
+    /// The event is the claimant's, and this run was opened for it.
+    Granted { run_id: i64 },
+    /// The event was handled before, by this run when it started one.
+    Handled { run_id: Option<i64> },
+    /// Another claim of the event is pending, with this run when known: try again later.
+    Busy { run_id: Option<i64> },
+}
+
+/// The answer of `POST /events/claims`: one outcome per claim, in the order of the claims.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClaimOutcomes {
+    pub outcomes: Vec<ClaimOutcome>,
 }
 
 /// One event whose bot started, as `POST /events/handled` confirms it.
