@@ -301,12 +301,14 @@ impl Bugzilla {
         let attachment_path = format!("rest/bug/{id}/attachment");
         let comment_path = format!("rest/bug/{id}/comment");
         let history_path = format!("rest/bug/{id}/history");
-        let (bugs, attachments, comments, history) = tokio::try_join!(
+        // All four are awaited even when one fails: no request is left half-sent behind.
+        let (bugs, attachments, comments, history) = tokio::join!(
             self.get::<BugList<Bug>>(&bug_path, &[("include_fields", BUG_FIELDS)]),
             self.get::<BugMap<Vec<Attachment>>>(&attachment_path, &[("exclude_fields", "data")]),
             self.get::<BugMap<Comments>>(&comment_path, &[]),
             self.get::<BugList<History>>(&history_path, &[]),
-        )?;
+        );
+        let (bugs, attachments, comments, history) = (bugs?, attachments?, comments?, history?);
         let missing = |what: &str| Error::Bugzilla {
             request: format!("GET {bug_path}"),
             detail: format!("no {what} for bug {id}"),
