@@ -6,6 +6,7 @@ pub mod api_types;
 pub mod bot_run;
 pub mod config;
 pub mod http;
+pub mod programs;
 pub mod pushlog;
 pub mod repository_cache;
 pub mod runner;

@@ -36,7 +36,7 @@ pub fn update(url: &str, directory: &Path) -> Result<(), Error> {
     if url.is_empty() || url.starts_with('-') {
         return Err(refused("not a repository URL".to_owned()));
     }
-    if !is_installed("git") {
+    if !crate::programs::is_installed("git") {
         return Err(refused("`git` is not installed: apt-get install git".to_owned()));
     }
     let exists = directory.exists();
@@ -108,10 +108,4 @@ fn git_output(command: &mut Command) -> Result<String, String> {
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     Err(format!("git {}: {}", output.status, stderr.trim()))
-}
-
-/// Whether `program` is on the `PATH`.
-fn is_installed(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|directory| directory.join(program).is_file()))
 }

@@ -160,7 +160,7 @@ pub fn analyze(
         .filter(|(_, files)| !files.is_empty())
         .collect();
     for (analyzer, files) in &head_files {
-        if !analyzers::is_installed(&analyzer.command[0]) {
+        if !shipit_shared::programs::is_installed(&analyzer.command[0]) {
             return Err(Error::MissingAnalyzer {
                 analyzer: analyzer.name().to_owned(),
                 program: analyzer.command[0].clone(),

@@ -7,7 +7,7 @@ pub mod cppcheck;
 pub mod flake8;
 pub mod shellcheck;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -141,15 +141,6 @@ fn check_status(kind: Kind, output: &Output) -> Result<(), String> {
             Err(format!("{} was killed by signal {signal}: {}", kind.name(), tail()))
         }
     }
-}
-
-/// Whether `program` can be started: a path that exists, or a name found on `PATH`.
-pub fn is_installed(program: &str) -> bool {
-    if program.contains('/') {
-        return Path::new(program).is_file();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|directory| directory.join(program).is_file()))
 }
 
 /// `path` as printed by a tool, made relative to the checkout `root`.
