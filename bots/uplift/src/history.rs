@@ -244,10 +244,11 @@ struct Walk {
 impl Walk {
     fn run(repository: &Repository, branch: &str, wanted: &BTreeMap<i64, Vec<String>>) -> Result<Self, Error> {
         // Cited landings by their first 12 digits, so that each commit costs one lookup.
-        let mut landed: HashMap<String, Vec<(&str, i64)>> = HashMap::new();
+        let mut landed: HashMap<String, Vec<(String, i64)>> = HashMap::new();
         for (&bug, commits) in wanted {
-            for commit in commits.iter().filter(|commit| commit.len() >= LANDING_PREFIX) {
-                landed.entry(commit[..LANDING_PREFIX].to_ascii_lowercase()).or_default().push((commit, bug));
+            for commit in commits.iter().filter(|commit| commit.len() >= LANDING_PREFIX && commit.is_ascii()) {
+                let commit = commit.to_ascii_lowercase();
+                landed.entry(commit[..LANDING_PREFIX].to_owned()).or_default().push((commit, bug));
             }
         }
         let tip = repository
@@ -277,14 +278,14 @@ impl Walk {
                 }
             } else if !merge {
                 let named = BUG.captures(summary).and_then(|captures| captures[1].parse::<i64>().ok());
+                // Most runs cite no landing: no commit id is formatted then.
                 let cited = || {
+                    if landed.is_empty() {
+                        return None;
+                    }
                     let id = oid.to_string();
-                    landed.get(&id[..LANDING_PREFIX]).and_then(|cited| {
-                        cited
-                            .iter()
-                            .find(|(commit, _)| id.starts_with(&commit.to_ascii_lowercase()))
-                            .map(|&(_, bug)| bug)
-                    })
+                    let cited = landed.get(&id[..LANDING_PREFIX])?;
+                    cited.iter().find(|(commit, _)| id.starts_with(commit.as_str())).map(|&(_, bug)| bug)
                 };
                 if let Some(bug) = named.filter(|bug| wanted.contains_key(bug)).or_else(cited) {
                     candidates.push((commits.len(), bug));
