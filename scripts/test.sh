@@ -25,6 +25,8 @@ trap stop_test_cluster EXIT
 
 say "cargo fmt --check"
 cargo fmt --all --check
+say "module cycles"
+scripts/check-module-cycles.sh
 say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test"
