@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::analyzers::{self, Context, JobResult, Kind};
-use crate::config::{Analyzer, Settings};
+use crate::analyzers::{self, Analyzer, Context, JobResult, Kind};
+use crate::config::Settings;
 use crate::error::Error;
 use crate::issue::{Issue, Level};
 use crate::workspace::{self, Change, Head};
@@ -368,7 +368,7 @@ fn context(repository: &Path, root: &Path, touched: &[String]) -> Result<Context
     const HEADERS: &[&str] = &["*.h", "*.hh", "*.hpp", "*.hxx"];
     let headers = touched
         .iter()
-        .filter(|path| HEADERS.iter().any(|pattern| crate::config::path_matches(pattern, path)))
+        .filter(|path| HEADERS.iter().any(|pattern| analyzers::path_matches(pattern, path)))
         .cloned()
         .collect();
     Ok(Context { root: root.to_owned(), compile_commands: compile_commands(repository, root)?, headers })

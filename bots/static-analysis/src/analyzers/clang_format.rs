@@ -5,7 +5,12 @@ use std::process::Command;
 
 use similar::{DiffOp, TextDiff};
 
+use super::{C_FAMILY, Defaults};
 use crate::issue::{Issue, Level};
+
+/// clang-format's built-in settings: headers too, every difference published.
+pub(super) const DEFAULTS: Defaults =
+    Defaults { command: "clang-format", patterns: C_FAMILY, checks: &[("*", true)], files_per_process: 1 };
 
 pub(super) fn arguments(command: &mut Command, files: &[String]) {
     // Without a `.clang-format` the project has no style to enforce: `none` formats nothing.

@@ -6,8 +6,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{Context, relative_path};
-use crate::config::Analyzer;
+use super::{Analyzer, C_SOURCES, Context, Defaults, relative_path};
 use crate::issue::{Issue, Level};
 
 /// `path:line:column: level: message [check]`.
@@ -26,6 +25,25 @@ static FOOTER: LazyLock<Regex> = LazyLock::new(|| {
 /// A summary line of mach's wrapper: `0 warnings present.` means nothing to parse.
 static SUMMARY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?m)^(\d+) (?:warnings|errors) present\.$").expect("valid regex"));
+
+/// clang-tidy's built-in settings; its checks also make its `--checks` argument.
+pub(super) const DEFAULTS: Defaults = Defaults {
+    command: "clang-tidy",
+    patterns: C_SOURCES,
+    checks: &[
+        ("-*", false),
+        ("clang-analyzer-deadcode.DeadStores", true),
+        ("clang-analyzer-core.*", true),
+        ("clang-analyzer-unix.*", true),
+        ("clang-analyzer-security.*", false),
+        ("bugprone-*", true),
+        ("performance-*", true),
+        ("modernize-use-nullptr", true),
+        ("readability-else-after-return", true),
+        ("readability-misleading-indentation", true),
+    ],
+    files_per_process: 1,
+};
 
 pub(super) fn arguments(command: &mut Command, analyzer: &Analyzer, context: &Context, files: &[String]) {
     let checks: Vec<&str> = analyzer.checks.iter().map(|rule| rule.name.as_str()).collect();

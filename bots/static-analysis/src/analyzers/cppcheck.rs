@@ -6,8 +6,12 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::relative_path;
+use super::{C_SOURCES, Defaults, relative_path};
 use crate::issue::{Issue, Level};
+
+/// cppcheck's built-in settings.
+pub(super) const DEFAULTS: Defaults =
+    Defaults { command: "cppcheck", patterns: C_SOURCES, checks: &[("*", true)], files_per_process: 1 };
 
 /// The template given to cppcheck: `{file}:{line}:{column}:{severity}:{id}:{message}`.
 const TEMPLATE: &str = "{file}:{line}:{column}:{severity}:{id}:{message}";

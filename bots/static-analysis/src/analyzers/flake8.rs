@@ -5,8 +5,13 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::relative_path;
+use super::{Defaults, relative_path};
 use crate::issue::{Issue, Level};
+
+/// flake8's built-in settings. Q000 (bad quotes) is mozlint's one disabled rule: people disagreed
+/// with it.
+pub(super) const DEFAULTS: Defaults =
+    Defaults { command: "flake8", patterns: &["*.py"], checks: &[("Q000", false), ("*", true)], files_per_process: 64 };
 
 static LINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^(.+?):(\d+):(\d+):([A-Z]+\d+):(.*)$").expect("valid regex"));

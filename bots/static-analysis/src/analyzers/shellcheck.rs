@@ -4,8 +4,12 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use super::relative_path;
+use super::{Defaults, relative_path};
 use crate::issue::{Issue, Level};
+
+/// shellcheck's built-in settings.
+pub(super) const DEFAULTS: Defaults =
+    Defaults { command: "shellcheck", patterns: &["*.sh", "*.bash"], checks: &[("*", true)], files_per_process: 64 };
 
 #[derive(Deserialize)]
 struct Output {

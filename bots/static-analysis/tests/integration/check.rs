@@ -2,7 +2,8 @@
 //! not, and what happens when things go wrong.
 
 use shipit_static_analysis::analysis::{Analysis, Reported};
-use shipit_static_analysis::config::{AnalyzerOverrides, Settings};
+use shipit_static_analysis::analyzers::AnalyzerOverrides;
+use shipit_static_analysis::config::Settings;
 use shipit_static_analysis::workspace::Head;
 use shipit_static_analysis::{Error, Level, Options, analyze};
 
@@ -112,8 +113,8 @@ fn third_party_paths_and_unpublished_checks_are_dropped() {
     let mut settings = only(&["flake8"]);
     settings.third_party_file = Some("third-party.txt".into());
     settings.analyzers.get_mut("flake8").unwrap().checks = Some(vec![
-        shipit_static_analysis::config::CheckRule { name: "E225".into(), publish: false },
-        shipit_static_analysis::config::CheckRule { name: "*".into(), publish: true },
+        shipit_static_analysis::analyzers::CheckRule { name: "E225".into(), publish: false },
+        shipit_static_analysis::analyzers::CheckRule { name: "*".into(), publish: true },
     ]);
     settings.analyzers.get_mut("flake8").unwrap().command = Some(vec!["flake8".into(), "--select=E225,W".into()]);
 

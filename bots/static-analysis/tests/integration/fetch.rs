@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use shipit_static_analysis::analyzers::AnalyzerOverrides;
 use shipit_static_analysis::bot::{self, CheckRequest, Source};
-use shipit_static_analysis::config::{AnalyzerOverrides, Settings};
+use shipit_static_analysis::config::Settings;
 
 use crate::repo::TestRepo;
 

@@ -4,8 +4,9 @@
 use secrecy::SecretString;
 use shipit_api::testing::TestApp;
 use shipit_shared::api_types::static_analysis::DiffIssues;
+use shipit_static_analysis::analyzers::AnalyzerOverrides;
 use shipit_static_analysis::bot::{self, CheckRequest, Source};
-use shipit_static_analysis::config::{AnalyzerOverrides, Settings};
+use shipit_static_analysis::config::Settings;
 
 use crate::repo::TestRepo;
 

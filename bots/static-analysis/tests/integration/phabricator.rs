@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use shipit_api::testing::TestApp;
 use shipit_shared::api_types::RunPage;
 use shipit_shared::api_types::static_analysis::DiffIssues;
+use shipit_static_analysis::analyzers::AnalyzerOverrides;
 use shipit_static_analysis::bot::{self, CheckRequest, Source};
-use shipit_static_analysis::config::{AnalyzerOverrides, Settings};
+use shipit_static_analysis::config::Settings;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 

@@ -1,7 +1,8 @@
 //! The reporters on a real analysis: rdjson, SARIF and the markdown summary.
 
 use shipit_static_analysis::analysis::Analysis;
-use shipit_static_analysis::config::{AnalyzerOverrides, Settings};
+use shipit_static_analysis::analyzers::AnalyzerOverrides;
+use shipit_static_analysis::config::Settings;
 use shipit_static_analysis::report::{self, Format};
 use shipit_static_analysis::workspace::Head;
 use shipit_static_analysis::{Options, analyze};
