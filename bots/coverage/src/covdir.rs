@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use crate::report::{FileCoverage, Report};
+use crate::model::{FileCoverage, Report};
 
 /// Line counts of a node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

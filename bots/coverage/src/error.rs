@@ -1,10 +1,10 @@
-//! The library's single error type.
+//! The library's single error type: of the merge, of Taskcluster and of the coverage run.
 
 use std::io;
 use std::path::PathBuf;
 
-/// Everything that can make a merge fail. Each variant names the input it is about, so that a
-/// failure in a run over hundreds of artifacts points at the one to look at.
+/// Everything that can make a merge or a coverage run fail. Each variant names the input it is
+/// about, so that a failure in a run over hundreds of artifacts points at the one to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum CoverageError {
     #[error("input not found: {}", .0.display())]
@@ -35,10 +35,17 @@ pub enum CoverageError {
     /// The push has no coverage build, or none that can be found.
     #[error("{0}")]
     NoBuild(String),
-    /// Taskcluster could not be read.
-    #[error(transparent)]
-    Taskcluster(#[from] crate::taskcluster::TaskclusterError),
-    /// An upstream service (the pushlog) failed.
+    /// A downloaded artifact could not be saved into the cache.
+    #[error("cannot save {}: {source}", .path.display())]
+    Save {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A Taskcluster URL could not be made from the root URL.
+    #[error("bad Taskcluster URL: {0}")]
+    TaskclusterUrl(#[from] url::ParseError),
+    /// An upstream service (Taskcluster, the pushlog) failed.
     #[error(transparent)]
     Upstream(#[from] shipit_shared::http::HttpError),
     /// The ShipIt API refused or failed.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::CoverageError;
 use crate::lcov::{ParseOptions, ParseStats, parse_reader_with_buffer};
-use crate::report::RecordSink;
+use crate::model::RecordSink;
 
 /// One tracefile to parse.
 #[derive(Debug, Clone, PartialEq, Eq)]

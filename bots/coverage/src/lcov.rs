@@ -3,7 +3,7 @@
 //! Reads the whole lcov grammar (`TN`, `SF`, `VER`, `FN` in both forms, `FNL`/`FNA`, `FNDA`,
 //! `FNF`, `FNH`, `BRDA`, `BRF`, `BRH`, `DA` with an optional checksum, `LF`, `LH`,
 //! `end_of_record`) straight from byte buffers into a [`RecordSink`] (a [`crate::Report`], or
-//! the [`crate::report::SharedReport`] of a parallel merge), without allocating per line.
+//! the [`crate::model::SharedReport`] of a parallel merge), without allocating per line.
 //! Summary records (`LF`, `FNF`, ...) are checked for shape and otherwise ignored: the writers
 //! recompute them.
 
@@ -13,8 +13,8 @@ use memchr::{memchr, memrchr};
 use rustc_hash::FxHashMap;
 
 use crate::error::CoverageError;
+use crate::model::{BranchId, BranchKey, FileRecord, FnLocation, Function, RecordSink};
 use crate::paths::{PrefixMap, normalize};
-use crate::report::{BranchId, BranchKey, FileRecord, FnLocation, Function, RecordSink};
 
 /// How many malformed-record warnings one input logs before going quiet (all are counted).
 const MAX_WARNINGS_PER_INPUT: u64 = 20;

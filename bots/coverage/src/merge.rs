@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::CoverageError;
 use crate::inputs::Input;
 use crate::lcov::{ParseOptions, ParseStats};
-use crate::report::{Report, SharedReport};
+use crate::model::{Report, SharedReport};
 
 /// What a merge produced, and what it ran into.
 #[derive(Debug, Default)]

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::lcov::ParseStats;
-use crate::report::{BranchId, Report, Totals};
+use crate::model::{BranchId, Report, Totals};
 
 /// Writes `report` as one lcov tracefile, files sorted by path, with the summary records
 /// (`FNF`/`FNH`, `BRF`/`BRH`, `LF`/`LH`) recomputed from the merged data.

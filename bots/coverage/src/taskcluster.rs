@@ -10,20 +10,7 @@ use shipit_shared::http::{HttpError, UpstreamClient, error_for_client_status};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
-/// Why a Taskcluster call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TaskclusterError {
-    #[error(transparent)]
-    Http(#[from] HttpError),
-    #[error("cannot save {path}: {source}")]
-    Save {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("bad Taskcluster URL: {0}")]
-    Url(#[from] url::ParseError),
-}
+use crate::error::CoverageError;
 
 /// A task's definition, as far as the coverage run reads it.
 #[derive(Clone, Debug, Deserialize)]
@@ -93,12 +80,12 @@ impl Taskcluster {
         Self { root_url, http }
     }
 
-    fn url(&self, path: &str) -> Result<Url, TaskclusterError> {
+    fn url(&self, path: &str) -> Result<Url, CoverageError> {
         Ok(self.root_url.join(path)?)
     }
 
     /// The task indexed at `route`, or `None` when nothing is indexed there.
-    pub async fn find_indexed_task(&self, route: &str) -> Result<Option<String>, TaskclusterError> {
+    pub async fn find_indexed_task(&self, route: &str) -> Result<Option<String>, CoverageError> {
         let response = self.http.send(self.http.client().get(self.url(&format!("api/index/v1/task/{route}"))?)).await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -110,12 +97,12 @@ impl Taskcluster {
     }
 
     /// A task's definition.
-    pub async fn task(&self, task_id: &str) -> Result<TaskDefinition, TaskclusterError> {
+    pub async fn task(&self, task_id: &str) -> Result<TaskDefinition, CoverageError> {
         Ok(self.http.send_json(self.http.client().get(self.url(&format!("api/queue/v1/task/{task_id}"))?)).await?)
     }
 
     /// Every task of a group, following continuation tokens.
-    pub async fn task_group(&self, group_id: &str) -> Result<Vec<GroupTask>, TaskclusterError> {
+    pub async fn task_group(&self, group_id: &str) -> Result<Vec<GroupTask>, CoverageError> {
         let url = self.url(&format!("api/queue/v1/task-group/{group_id}/list"))?;
         let mut tasks = Vec::new();
         let mut continuation: Option<String> = None;
@@ -141,7 +128,7 @@ impl Taskcluster {
         task_id: &str,
         name: &str,
         cache_dir: &Path,
-    ) -> Result<Download, TaskclusterError> {
+    ) -> Result<Download, CoverageError> {
         let file_name = name.rsplit('/').next().unwrap_or(name);
         let directory = cache_dir.join(task_id);
         let path = directory.join(file_name);
@@ -155,7 +142,7 @@ impl Taskcluster {
         }
         let url = response.url().to_string();
         let mut response = error_for_client_status(response).await?;
-        let save_error = |source| TaskclusterError::Save { path: path.clone(), source };
+        let save_error = |source| CoverageError::Save { path: path.clone(), source };
         tokio::fs::create_dir_all(&directory).await.map_err(save_error)?;
         // Streamed to disk: artifacts are tens of megabytes and several download at once.
         let partial = directory.join(format!("{file_name}.part"));

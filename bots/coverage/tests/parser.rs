@@ -5,7 +5,7 @@ mod common;
 use std::io::Read;
 
 use common::fixtures;
-use shipit_coverage::report::{BranchId, BranchKey, FnLocation, Function};
+use shipit_coverage::model::{BranchId, BranchKey, FnLocation, Function};
 use shipit_coverage::{CoverageError, ParseOptions, PrefixMap, Report, parse_bytes, parse_reader};
 
 /// Parses lcov text with default options, panicking on errors.

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use shipit_coverage::Report;
+use shipit_coverage::model::{BranchId, BranchKey, FnLocation};
 use shipit_coverage::output::write_lcov;
-use shipit_coverage::report::{BranchId, BranchKey, FnLocation};
 
 /// Parses lcov text with default options, panicking on errors.
 fn parse(text: &str) -> Report {
@@ -69,7 +69,7 @@ fn build(files: &[FileSpec]) -> Report {
         for (name, location, hits) in &spec.functions {
             let function = file.function_mut(name);
             let location = location.map(|(start, end)| FnLocation { start, end });
-            function.merge(&shipit_coverage::report::Function { location, hits: *hits });
+            function.merge(&shipit_coverage::model::Function { location, hits: *hits });
         }
         for (line, exception, block, branch, taken) in &spec.branches {
             let branch = match branch {

@@ -1,4 +1,5 @@
-//! The merged coverage model and the merge operation.
+//! The in-memory coverage model: what the parser reads and the writers print, and how one file's
+//! records add into it (the parallel merge of many inputs is `merge.rs`).
 //!
 //! A [`Report`] interns each source path once and keeps, per file, line hits in a dense vector
 //! indexed by line (with a sparse overflow for implausibly large line numbers), functions by
