@@ -6,13 +6,7 @@ use shipit_coverage::Report;
 use shipit_coverage::model::{BranchId, BranchKey, FnLocation};
 use shipit_coverage::output::write_lcov;
 
-/// Parses lcov text with default options, panicking on errors.
-fn parse(text: &str) -> Report {
-    let mut report = Report::default();
-    shipit_coverage::parse_bytes("test.info", text.as_bytes(), &shipit_coverage::ParseOptions::default(), &mut report)
-        .unwrap();
-    report
-}
+use crate::parse;
 
 /// Name, optional (start, end) location, hits.
 type FunctionSpec = (String, Option<(u32, Option<u32>)>, u64);

@@ -1,20 +1,11 @@
 //! The lcov parser on every record kind, on merge semantics and on malformed input.
 
-mod common;
-
 use std::io::Read;
 
-use common::fixtures;
 use shipit_coverage::model::{BranchId, BranchKey, FnLocation, Function};
 use shipit_coverage::{CoverageError, ParseOptions, PrefixMap, Report, parse_bytes, parse_reader};
 
-/// Parses lcov text with default options, panicking on errors.
-fn parse(text: &str) -> Report {
-    let mut report = Report::default();
-    shipit_coverage::parse_bytes("test.info", text.as_bytes(), &shipit_coverage::ParseOptions::default(), &mut report)
-        .unwrap();
-    report
-}
+use crate::{fixtures, parse};
 
 fn branch(line: u32, block: u32, branch: u32) -> BranchKey {
     BranchKey { line, exception: false, block, branch: BranchId::Index(branch) }

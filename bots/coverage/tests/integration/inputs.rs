@@ -1,16 +1,15 @@
 //! Inputs: zip archives read in place, directories searched recursively, corrupt archives, and
 //! the `coverage-bot merge` command end to end.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-use common::fixtures;
 use shipit_coverage::{CoverageError, Input, ParseOptions, discover, merge_inputs};
 use zip::write::SimpleFileOptions;
+
+use crate::fixtures;
 
 fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
     let mut zip = zip::ZipWriter::new(fs::File::create(path).unwrap());

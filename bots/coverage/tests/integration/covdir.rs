@@ -1,11 +1,10 @@
 //! covdir output compared with grcov 0.10.7's `-t covdir` on the same real fixtures (the
 //! expected files are grcov's own output, see fixtures/coverage/regenerate.sh).
 
-mod common;
-
-use common::fixtures;
 use serde_json::{Value, json};
 use shipit_coverage::{ParseOptions, covdir, discover, merge_inputs};
+
+use crate::fixtures;
 
 fn our_covdir(inputs: &[std::path::PathBuf]) -> Value {
     let inputs = discover(inputs).unwrap();
