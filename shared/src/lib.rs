@@ -11,3 +11,5 @@ pub mod pushlog;
 pub mod repository_cache;
 pub mod runner;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -2,29 +2,24 @@
 //! next ones, from a local bare repository standing for the remote.
 
 use std::path::Path;
-use std::process::Command;
 
+use shipit_shared::testing::git;
 use shipit_static_analysis::analyzers::AnalyzerOverrides;
 use shipit_static_analysis::bot::{self, CheckRequest, Source};
 use shipit_static_analysis::config::Settings;
 
 use crate::repo::TestRepo;
 
-fn git(arguments: &[&str], directory: &Path) {
-    let status = Command::new("git").args(arguments).current_dir(directory).status().unwrap();
-    assert!(status.success(), "git {arguments:?}");
-}
-
 /// A bare repository made from `repo`, as a remote would serve it.
 fn bare_remote(repo: &TestRepo, into: &Path) -> String {
     let remote = into.join("remote.git");
-    git(&["clone", "--quiet", "--bare", &repo.path().display().to_string(), &remote.display().to_string()], into);
+    git(into, &["clone", "--quiet", "--bare", &repo.path().display().to_string(), &remote.display().to_string()]);
     remote.display().to_string()
 }
 
 /// Pushes everything `repo` has to the bare `remote`.
 fn push(repo: &TestRepo, remote: &str) {
-    git(&["push", "--quiet", "--force", remote, "HEAD:refs/heads/main"], repo.path());
+    git(repo.path(), &["push", "--quiet", "--force", remote, "HEAD:refs/heads/main"]);
 }
 
 fn flake8_only() -> Settings {

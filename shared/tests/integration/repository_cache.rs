@@ -2,35 +2,24 @@
 //! A local bare repository stands for the remote.
 
 use std::path::Path;
-use std::process::Command;
 
 use shipit_shared::repository_cache::{self, RepositoryCacheError};
-
-fn git(arguments: &[&str], directory: &Path) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
-        .args(arguments)
-        .current_dir(directory)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {arguments:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
+use shipit_shared::testing::git;
 
 /// A working repository with one commit of `file`; answers the commit id.
 fn repository_with(directory: &Path, file: &str) -> String {
     std::fs::create_dir_all(directory).unwrap();
-    git(&["init", "--quiet"], directory);
+    git(directory, &["init", "--quiet"]);
     std::fs::write(directory.join(file), "x = 1\n").unwrap();
-    git(&["add", file], directory);
-    git(&["commit", "--quiet", "-m", file], directory);
-    git(&["rev-parse", "HEAD"], directory)
+    git(directory, &["add", file]);
+    git(directory, &["commit", "--quiet", "-m", file]);
+    git(directory, &["rev-parse", "HEAD"])
 }
 
 /// A bare copy of `repository`, as a remote would serve it.
 fn bare_remote(repository: &Path, into: &Path) -> String {
     let remote = into.join("remote.git");
-    git(&["clone", "--quiet", "--bare", &repository.display().to_string(), &remote.display().to_string()], into);
+    git(into, &["clone", "--quiet", "--bare", &repository.display().to_string(), &remote.display().to_string()]);
     remote.display().to_string()
 }
 
@@ -43,19 +32,19 @@ fn the_cache_is_cloned_bare_then_fetched() {
     let cache = work.path().join("cache/repo");
 
     repository_cache::update(&remote, &cache).unwrap();
-    assert_eq!(git(&["rev-parse", "--is-bare-repository"], &cache), "true");
+    assert_eq!(git(&cache, &["rev-parse", "--is-bare-repository"]), "true");
     let leftovers: Vec<_> =
         std::fs::read_dir(work.path().join("cache")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, ["repo"], "no staging directory is left");
 
     std::fs::write(upstream.join("b.py"), "y = 2\n").unwrap();
-    git(&["add", "b.py"], &upstream);
-    git(&["commit", "--quiet", "-m", "b"], &upstream);
-    let newer = git(&["rev-parse", "HEAD"], &upstream);
-    git(&["push", "--quiet", "--force", &remote, "HEAD:refs/heads/main"], &upstream);
+    git(&upstream, &["add", "b.py"]);
+    git(&upstream, &["commit", "--quiet", "-m", "b"]);
+    let newer = git(&upstream, &["rev-parse", "HEAD"]);
+    git(&upstream, &["push", "--quiet", "--force", &remote, "HEAD:refs/heads/main"]);
 
     repository_cache::update(&remote, &cache).unwrap();
-    assert_eq!(git(&["rev-parse", "main"], &cache), newer, "branches are mirrored");
+    assert_eq!(git(&cache, &["rev-parse", "main"]), newer, "branches are mirrored");
 }
 
 #[test]
@@ -69,8 +58,8 @@ fn an_existing_working_repository_gets_remote_tracking_branches() {
 
     repository_cache::update(&remote, &local).unwrap();
 
-    assert_eq!(git(&["rev-parse", "HEAD"], &local), mine, "the checked-out branch is untouched");
-    git(&["rev-parse", "--verify", "refs/remotes/origin/main"], &local);
+    assert_eq!(git(&local, &["rev-parse", "HEAD"]), mine, "the checked-out branch is untouched");
+    git(&local, &["rev-parse", "--verify", "refs/remotes/origin/main"]);
 }
 
 #[test]

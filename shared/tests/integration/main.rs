@@ -1,0 +1,3 @@
+//! Integration tests of the shared library, in one test binary.
+
+mod repository_cache;
