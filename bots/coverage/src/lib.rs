@@ -1,6 +1,7 @@
 //! The coverage bot's library: an offline, parallel merge of lcov tracefiles into covdir, lcov
 //! or summary reports, and the Taskcluster flow that merges and uploads a push's coverage.
 
+pub mod bot;
 pub mod covdir;
 pub mod error;
 pub mod inputs;

@@ -29,6 +29,9 @@ pub struct BugzillaSettings {
     pub api_key: Option<SecretString>,
     /// Seconds before a request times out (it is then retried).
     pub timeout_seconds: u64,
+    /// Comment on the bugs whose grafts newly fail, as `uplift-bot run --comment` does
+    /// (`SHIPIT_BUGZILLA__WRITE_BACK=true`); off by default.
+    pub write_back: bool,
 }
 
 impl Default for BugzillaSettings {
@@ -37,6 +40,7 @@ impl Default for BugzillaSettings {
             url: Url::parse("https://bugzilla.mozilla.org").expect("a valid URL"),
             api_key: None,
             timeout_seconds: 60,
+            write_back: false,
         }
     }
 }
@@ -60,6 +64,7 @@ const BUG_FIELDS: &str = "id,summary,status,resolution,product,component,keyword
 pub struct Bugzilla {
     url: Url,
     api_key: Option<SecretString>,
+    timeout: Duration,
     http: UpstreamClient,
 }
 
@@ -244,12 +249,13 @@ struct Users {
 impl Bugzilla {
     /// A client of the Bugzilla at `settings.url`.
     pub fn new(settings: &BugzillaSettings, http: UpstreamClient) -> Self {
-        Self { url: settings.url.clone(), api_key: settings.api_key.clone(), http }
+        Self { url: settings.url.clone(), api_key: settings.api_key.clone(), timeout: settings.timeout(), http }
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, Error> {
         let url = self.url.join(path).map_err(|error| Error::Config(format!("bugzilla url: {error}")))?;
-        let mut request = self.http.client().request(method, url).header(USER_AGENT, BOT_USER_AGENT);
+        let mut request =
+            self.http.client().request(method, url).header(USER_AGENT, BOT_USER_AGENT).timeout(self.timeout);
         if let Some(key) = &self.api_key {
             request = request.header("X-BUGZILLA-API-KEY", key.expose_secret());
         }

@@ -2,6 +2,7 @@
 //! their patches, grafts them in memory onto every release branch, and records it all in the API.
 
 pub mod analysis;
+pub mod bot;
 pub mod bugzilla;
 pub mod config;
 pub mod error;

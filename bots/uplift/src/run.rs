@@ -86,11 +86,9 @@ impl RunSummary {
         }
     }
 
-    /// The failed bugs, one line each, for the run's error summary.
-    pub fn failure_lines(&self) -> Option<String> {
-        (!self.failed.is_empty()).then(|| {
-            self.failed.iter().map(|(bug, error)| format!("bug {bug}: {error}")).collect::<Vec<_>>().join("\n")
-        })
+    /// The bugs that could not be handled, one line each.
+    pub fn failures(&self) -> Vec<String> {
+        self.failed.iter().map(|(bug, error)| format!("bug {bug}: {error}")).collect()
     }
 }
 

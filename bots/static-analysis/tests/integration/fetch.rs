@@ -3,6 +3,10 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
+
+use shipit_shared::bot::Context;
+use shipit_shared::http::{RetryPolicy, UpstreamClient};
 
 use shipit_static_analysis::bot::{self, CheckRequest, Source};
 use shipit_static_analysis::config::{AnalyzerOverrides, Settings};
@@ -26,12 +30,13 @@ fn push(repo: &TestRepo, remote: &str) {
     git(&["push", "--quiet", "--force", remote, "HEAD:refs/heads/main"], repo.path());
 }
 
-fn flake8_only() -> Settings {
+fn flake8_only() -> Context<Settings> {
     let mut settings = Settings::default();
     for name in ["clang_tidy", "clang_format", "cppcheck", "shellcheck"] {
         settings.analyzers.insert(name.into(), AnalyzerOverrides { enabled: Some(false), ..Default::default() });
     }
-    settings
+    let http = UpstreamClient::new(Duration::from_secs(30), RetryPolicy::default()).unwrap();
+    Context::unrecorded("static-analysis", settings, http, None)
 }
 
 fn request(cache: &Path, url: &str, base: &str, head: &str) -> CheckRequest {
@@ -45,6 +50,7 @@ fn request(cache: &Path, url: &str, base: &str, head: &str) -> CheckRequest {
         diff: None,
         reproduce: String::new(),
         fetch: Some(url.to_owned()),
+        repository_name: None,
     }
 }
 
