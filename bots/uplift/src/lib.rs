@@ -8,6 +8,7 @@ pub mod error;
 pub mod form;
 pub mod graft;
 pub mod history;
+pub mod landing;
 pub mod report;
 pub mod run;
 

@@ -26,6 +26,7 @@ use shipit_uplift::analysis::{self, Analysis, RequestStatus};
 use shipit_uplift::bugzilla::{Bugzilla, BugzillaSettings};
 use shipit_uplift::form;
 use shipit_uplift::history::{self, History, HistorySettings};
+use shipit_uplift::landing::{self, Repositories};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -59,7 +60,8 @@ async fn analyze(id: i64) -> Analysis {
 
 async fn analyze_on(server: &MockServer, id: i64) -> Analysis {
     let data = client(server, Duration::from_secs(5)).bug_data(id).await.unwrap();
-    analysis::analyze(&data, &History::default(), &HistorySettings::default())
+    let landings = landing::find(&data.comments, &Repositories::default());
+    analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default())
 }
 
 fn roles(analysis: &Analysis, email: &str) -> Vec<String> {
@@ -77,7 +79,7 @@ async fn bug_1139560_reproduces_the_stored_payload() {
     assert_eq!(analysis.in_testsuite, "+");
     assert_eq!(analysis.r_ed_patches, 0);
     assert_eq!(analysis.flags_status["firefox38"], "affected");
-    assert_eq!(analysis.flags_tracking["firefox_relnote"], "---");
+    assert_eq!(analysis.flags_tracking["firefox_esr38"], "---");
     assert!(!analysis.flags_status.contains_key("b2g_2_2"), "only Firefox flags, like the original serializer");
 
     // Stored `versions`: {"aurora +": [8590815], "beta ?": [8590815]}.
@@ -99,7 +101,8 @@ async fn bug_1139560_reproduces_the_stored_payload() {
     let form = &analysis.forms[&beta.form.unwrap()];
     assert_eq!(form.author, comment["author"].as_str().unwrap());
     assert_eq!(form.text, comment["text"].as_str().unwrap());
-    assert_eq!(form.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), comment["time"].as_str().unwrap());
+    let time = form.time.unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(time, comment["time"].as_str().unwrap());
     assert_eq!(form.title, "Approval Request Comment");
     let titles: Vec<_> = form.sections.iter().filter_map(|section| section.title.as_deref()).collect();
     assert_eq!(
@@ -124,7 +127,7 @@ async fn bug_1139560_reproduces_the_stored_payload() {
     assert_eq!((josh.bugzilla_id, josh.name.as_str()), (241497, "Josh Matthews [:jdm]"));
 
     // Stored `landings.aurora`: "Fri, 10 Apr 2015 23:42:04 GMT".
-    assert_eq!(analysis.landings["aurora"][0].time.to_rfc2822(), "Fri, 10 Apr 2015 23:42:04 +0000");
+    assert_eq!(analysis.landings["aurora"][0].time.unwrap().to_rfc2822(), "Fri, 10 Apr 2015 23:42:04 +0000");
     assert_eq!(
         beta.landing_delta,
         Some((13 * 3600 + 48 * 60 + 29) - 15 * 3600 + 24 * 3600),
@@ -559,12 +562,12 @@ async fn landings_are_mapped_through_the_mapper_or_the_history() {
         .await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
     let http = UpstreamClient::new(Duration::from_secs(5), RetryPolicy::default()).unwrap();
-    let mapper = history::Mapper::new(server.uri().parse().unwrap(), http);
+    let mapper = landing::Mapper::new(server.uri().parse().unwrap(), http);
     let bugzilla = MockServer::start().await;
     serve_bug(&bugzilla, 1900001).await;
     let data = client(&bugzilla, Duration::from_secs(5)).bug_data(1900001).await.unwrap();
 
-    let mut landings = data.landings;
+    let mut landings = landing::find(&data.comments, &Repositories::default()).landings;
     mapper.resolve(&mut landings).await.unwrap();
 
     let found: Vec<_> = landings
@@ -595,7 +598,8 @@ async fn the_analysis_lists_the_bug_patches_in_graft_order() {
     let settings =
         HistorySettings { commit_url: Some("https://example.com/{commit}".to_owned()), ..Default::default() };
 
-    let analysis = analysis::analyze(&data, &history, &settings);
+    let landings = landing::find(&data.comments, &Repositories::default());
+    let analysis = analysis::analyze(&data, &landings, &history, &settings);
 
     assert_eq!(analysis.commits, [first.clone(), second]);
     let patch = &analysis.patches[&first];
