@@ -1,5 +1,7 @@
 //! The analysis of one bug with uplift requests: the JSON the bot records in the ShipIt API
-//! (`BugUpsert.analysis`). Every field is documented here; this module is its schema.
+//! (`BugUpsert.analysis`). Every field is documented here; this module is its schema, with the
+//! types it holds: [`UpliftForm`] and [`form::Section`] (the forms), [`Landing`] and
+//! [`IgnoredLink`] (the commit links), [`PatchMetrics`].
 //!
 //! The analysis holds no time-dependent value ("now", ages) and only ordered collections, so
 //! that an unchanged bug serialises to the same bytes and [`Analysis::hash`] is stable. Fields
@@ -214,7 +216,8 @@ pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings:
         fields.collect()
     };
     let mut landings_by_channel = by_channel(&landings.landings, history);
-    let first_nightly = landings_by_channel.get("nightly").and_then(|landings| landings.iter().find_map(|l| l.time));
+    let nightly = landings_by_channel.get("nightly").into_iter().flatten();
+    let first_nightly = nightly.filter_map(|landing| landing.time).next();
     let landing_counts = cap_landings(&mut landings_by_channel);
     let ignored_links = newest(&landings.ignored);
     let ignored_link_count = (ignored_links.len() < landings.ignored.len()).then_some(landings.ignored.len());
