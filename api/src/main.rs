@@ -158,8 +158,8 @@ async fn configured_runner(
             };
             let token = admin::rotate_token(pool, "local-runner", &["project:shipit:*".to_owned()]).await?;
             let environment = BTreeMap::from([
-                ("SHIPIT_API_URL".to_owned(), base_url.to_owned()),
-                ("SHIPIT_API_TOKEN".to_owned(), token),
+                ("SHIPIT_API__URL".to_owned(), base_url.to_owned()),
+                ("SHIPIT_API__TOKEN".to_owned(), token),
             ]);
             let commands = bots::definitions().iter().map(|bot| (bot.name.clone(), bot.command.clone())).collect();
             let local = LocalRunnerConfig { bin_dir, log_dir: config.bot_log_dir.clone(), environment, commands };

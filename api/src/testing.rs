@@ -342,8 +342,8 @@ impl TestAppBuilder {
                 .await
                 .expect("cannot create the runner's token");
             let environment = std::collections::BTreeMap::from([
-                ("SHIPIT_API_URL".to_owned(), base_url.clone()),
-                ("SHIPIT_API_TOKEN".to_owned(), token),
+                ("SHIPIT_API__URL".to_owned(), base_url.clone()),
+                ("SHIPIT_API__TOKEN".to_owned(), token),
             ]);
             let commands = state.bots.iter().map(|bot| (bot.name.clone(), bot.command.clone())).collect();
             let config = LocalRunnerConfig { log_dir: bin_dir.join("logs"), bin_dir, environment, commands };

@@ -4,9 +4,10 @@
 //! 1. the defaults of the configuration struct (`#[serde(default)]`);
 //! 2. a TOML file: the path given with `--config`/`SHIPIT_CONFIG`, otherwise `shipit.toml` in the
 //!    working directory when it exists;
-//! 3. environment variables `SHIPIT_<KEY>`, with `__` between nested keys
+//! 3. for bots, the Taskcluster secret named by `taskcluster.secret` (see `crate::secrets`);
+//! 4. environment variables `SHIPIT_<KEY>`, with `__` between nested keys
 //!    (`SHIPIT_BUGZILLA__API_KEY` sets `bugzilla.api_key`);
-//! 4. command-line flags, applied by each binary after loading.
+//! 5. command-line flags, applied by each binary after loading.
 //!
 //! Secrets are held in [`secrecy::SecretString`], whose `Debug` output is redacted, so a logged
 //! configuration never shows them.
@@ -34,20 +35,45 @@ pub enum ConfigError {
 
 /// Loads `T` from its defaults, the TOML file and the `SHIPIT_*` environment, in that order.
 pub fn load<T: DeserializeOwned>(file: Option<&Path>) -> Result<T, ConfigError> {
-    let mut builder = config::Config::builder();
-    match file {
-        Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.to_owned())),
-        Some(path) => builder = builder.add_source(config::File::from(path).required(true)),
-        None => {
-            builder = builder.add_source(config::File::with_name(DEFAULT_FILE).required(false));
+    Layers::read(file, None)?.settings()
+}
+
+/// The configuration's layers, read once and deserialised into as many settings types as a
+/// binary has (a bot's common sections and its own).
+#[derive(Debug)]
+pub struct Layers(config::Config);
+
+impl Layers {
+    /// The file (or `shipit.toml`), then `secret` (a JSON object in the file's shape), then
+    /// the environment.
+    pub fn read(
+        file: Option<&Path>,
+        secret: Option<&serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.to_owned())),
+            Some(path) => builder = builder.add_source(config::File::from(path).required(true)),
+            None => {
+                builder = builder.add_source(config::File::with_name(DEFAULT_FILE).required(false));
+            }
         }
+        if let Some(secret) = secret {
+            let text = serde_json::Value::Object(secret.clone()).to_string();
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Json));
+        }
+        let layers = builder
+            .add_source(
+                config::Environment::with_prefix(ENV_PREFIX).prefix_separator("_").separator("__").try_parsing(true),
+            )
+            .build()?;
+        Ok(Self(layers))
     }
-    let settings = builder
-        .add_source(
-            config::Environment::with_prefix(ENV_PREFIX).prefix_separator("_").separator("__").try_parsing(true),
-        )
-        .build()?;
-    Ok(settings.try_deserialize()?)
+
+    /// The layers as `T`.
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        Ok(self.0.clone().try_deserialize()?)
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +113,20 @@ mod tests {
         assert_eq!(sample.retries, 7);
         assert_eq!(sample.upstream.api_key.as_ref().unwrap().expose_secret(), "hunter2");
         assert!(!format!("{sample:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_secret_overrides_the_file_and_keeps_what_it_does_not_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bot.toml");
+        std::fs::write(&path, "retries = 7\nlisten = \"0.0.0.0:1\"\n").unwrap();
+        let secret = serde_json::json!({"retries": 9, "upstream": {"api_key": "from-the-secret"}});
+
+        let sample: Sample = Layers::read(Some(&path), secret.as_object()).unwrap().settings().unwrap();
+
+        assert_eq!(sample.retries, 9);
+        assert_eq!(sample.listen, "0.0.0.0:1");
+        assert_eq!(sample.upstream.api_key.as_ref().unwrap().expose_secret(), "from-the-secret");
     }
 
     #[test]

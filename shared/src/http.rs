@@ -2,8 +2,11 @@
 //!
 //! Every request has a timeout. Server errors (5xx), timeouts and connection failures are retried
 //! with exponential backoff and jitter; client errors (4xx) never are, since repeating them cannot
-//! help.
+//! help. A client may instead replay recorded answers from files ([`Replay`]), so that a bot runs
+//! offline on the same code path (the sample data).
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -71,6 +74,7 @@ pub enum HttpError {
 pub struct UpstreamClient {
     client: reqwest::Client,
     retry: RetryPolicy,
+    replay: Option<Arc<Replay>>,
 }
 
 impl UpstreamClient {
@@ -82,7 +86,14 @@ impl UpstreamClient {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(HttpError::Build)?;
-        Ok(Self { client, retry })
+        Ok(Self { client, retry, replay: None })
+    }
+
+    /// The same client answering every request from the recorded answers under `directory`
+    /// instead of the network.
+    pub fn replaying(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.replay = Some(Arc::new(Replay { directory: directory.into() }));
+        self
     }
 
     /// The inner client, to build requests with.
@@ -94,6 +105,9 @@ impl UpstreamClient {
     /// below 500 is returned as it is, 4xx included, for the caller to judge.
     pub async fn send(&self, request: RequestBuilder) -> Result<Response, HttpError> {
         let request = request.build().map_err(HttpError::Build)?;
+        if let Some(replay) = &self.replay {
+            return Ok(replay.answer(&request).await);
+        }
         let url = redacted_url(&request);
         let mut original = Some(request);
         let mut attempt = 1;
@@ -138,6 +152,55 @@ impl UpstreamClient {
         let url = response.url().to_string();
         let response = error_for_client_status(response).await?;
         response.json().await.map_err(|source| HttpError::Decode { url, source })
+    }
+}
+
+/// Recorded answers, one file per request: `<directory>/<host>/<path>/<METHOD>`, with `?<query>`
+/// appended when the URL has one (`…/api/queue/v1/task-group/G/list/GET?limit=1000`), or
+/// `?sha256-<digest of the query>` when that name would be too long. A recorded answer is a
+/// 200 with the file as its body; a request without one gets a 404 naming the file it looked for.
+#[derive(Debug)]
+pub struct Replay {
+    directory: PathBuf,
+}
+
+impl Replay {
+    /// The file holding the answer to `method url`.
+    pub fn file_for(directory: &Path, method: &str, url: &url::Url) -> PathBuf {
+        /// File names stay well under the usual limit of 255 bytes.
+        const LONGEST_NAME: usize = 160;
+        let mut file = directory.join(url.host_str().unwrap_or("no-host"));
+        if let Some(port) = url.port() {
+            file.as_mut_os_string().push(format!(":{port}"));
+        }
+        for segment in url.path_segments().into_iter().flatten() {
+            if !segment.is_empty() && segment != "." && segment != ".." {
+                file.push(segment);
+            }
+        }
+        let mut name = method.to_uppercase();
+        if let Some(query) = url.query().filter(|query| !query.is_empty()) {
+            name = format!("{name}?{query}");
+            if name.len() > LONGEST_NAME {
+                use sha2::Digest;
+                let digest = hex::encode(sha2::Sha256::digest(query.as_bytes()));
+                name = format!("{}?sha256-{}", method.to_uppercase(), &digest[..32]);
+            }
+        }
+        file.join(name)
+    }
+
+    async fn answer(&self, request: &Request) -> Response {
+        let file = Self::file_for(&self.directory, request.method().as_str(), request.url());
+        let (status, body) = match tokio::fs::read(&file).await {
+            Ok(body) => (StatusCode::OK, body),
+            Err(error) => {
+                tracing::warn!(url = redacted_url(request), file = %file.display(), %error, "no recorded answer");
+                (StatusCode::NOT_FOUND, format!("no recorded answer at {}: {error}", file.display()).into_bytes())
+            }
+        };
+        let answer = http::Response::builder().status(status).body(body).expect("a status and a body make a response");
+        Response::from(answer)
     }
 }
 

@@ -1,15 +1,19 @@
 //! The common library of the ShipIt bots and API: configuration, logging, the retrying HTTP
-//! client for upstream services, the API's wire types and the typed API client bots use.
+//! client for upstream services, the API's wire types and the typed API client bots use, the
+//! runner that starts bots, and the bot kit every bot is written on.
 
 pub mod api_client;
 pub mod api_types;
-pub mod bot_run;
+pub mod bot;
 pub mod config;
 pub mod http;
 pub mod programs;
 pub mod pushlog;
 pub mod repository_cache;
 pub mod runner;
+pub mod secrets;
+pub mod settings;
+pub mod signals;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -75,23 +75,3 @@ async fn the_coverage_bot_uploads_compressed_reports_through_the_client() {
     let refused = client(&app, None).upload_coverage(&upload).await.unwrap_err();
     assert_eq!(refused.status(), Some(401));
 }
-
-#[tokio::test]
-async fn a_bot_adopts_the_run_opened_for_it_or_opens_its_own() {
-    use shipit_shared::bot_run::BotRun;
-    let app = TestApp::spawn().await;
-    let api = client(&app, Some(app.token(&["project:shipit:runs/manage"]).await));
-    let opened_for_it = api.open_run(&new_run()).await.unwrap();
-
-    let adopted = BotRun::begin(api.clone(), Some(opened_for_it.id), "coverage", Map::new()).await.unwrap();
-    assert_eq!(adopted.id(), opened_for_it.id);
-    adopted.progress(1, 3, "merging").await;
-    adopted.finish(RunOutcome::Partial, Some("1 task missing".into()), Map::new()).await.unwrap();
-    let closed = api.run(opened_for_it.id).await.unwrap();
-    assert_eq!((closed.status, closed.done), (RunStatus::Partial, Some(1)));
-
-    let own = BotRun::begin(api.clone(), None, "coverage", Map::new()).await.unwrap();
-    assert_ne!(own.id(), opened_for_it.id);
-    assert_eq!(api.run(own.id()).await.unwrap().trigger, RunTrigger::Manual);
-    assert!(BotRun::begin(api, Some(987_654), "coverage", Map::new()).await.is_err(), "an unknown run is an error");
-}

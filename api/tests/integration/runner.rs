@@ -99,7 +99,7 @@ async fn a_local_bot_gets_its_parameters_and_run_and_a_crash_closes_the_run_with
     let seen = dir.path().join("seen");
     std::fs::write(
         dir.path().join("coverage-bot"),
-        format!("#!/bin/sh\necho \"$1 $REVISION $SHIPIT_RUN_ID $SHIPIT_API_URL\" > {}\necho 'merging chunk 3'\necho 'panicked: corrupt zip' >&2\nexit 3\n", seen.display()),
+        format!("#!/bin/sh\necho \"$1 $REVISION $SHIPIT_RUN_ID $SHIPIT_API__URL\" > {}\necho 'merging chunk 3'\necho 'panicked: corrupt zip' >&2\nexit 3\n", seen.display()),
     )
     .unwrap();
     let script = dir.path().join("coverage-bot");
@@ -107,7 +107,7 @@ async fn a_local_bot_gets_its_parameters_and_run_and_a_crash_closes_the_run_with
     let config = LocalRunnerConfig {
         bin_dir: dir.path().to_owned(),
         log_dir: dir.path().join("logs"),
-        environment: BTreeMap::from([("SHIPIT_API_URL".to_owned(), app.base_url.clone())]),
+        environment: BTreeMap::from([("SHIPIT_API__URL".to_owned(), app.base_url.clone())]),
         commands: BTreeMap::new(),
     };
     let runner = Runner::local(config, api_client(&app).await);

@@ -51,4 +51,7 @@ pub enum CoverageError {
     /// The ShipIt API refused or failed.
     #[error(transparent)]
     Api(#[from] shipit_shared::api_client::ApiClientError),
+    /// The ShipIt API is not configured.
+    #[error(transparent)]
+    NoApi(#[from] shipit_shared::bot::ApiNotConfigured),
 }

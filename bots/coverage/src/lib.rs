@@ -2,6 +2,7 @@
 //! or summary reports, and the Taskcluster flow that merges and uploads a push's coverage. One
 //! error type, [`CoverageError`], for all of it.
 
+pub mod bot;
 pub mod covdir;
 pub mod error;
 pub mod inputs;

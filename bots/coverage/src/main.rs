@@ -7,15 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use shipit_coverage::run::{RunConfig, RunContext};
-use shipit_coverage::taskcluster::Taskcluster;
+use shipit_coverage::bot::CoverageBot;
 use shipit_coverage::{ParseOptions, PrefixMap, covdir, discover, merge_inputs, output};
-use shipit_shared::api_client::ApiClient;
-use shipit_shared::api_types::RunOutcome;
-use shipit_shared::bot_run::{BotRun, run_id_from_environment};
-use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(name = "coverage-bot", version, about = "Mozilla code coverage bot")]
@@ -45,17 +39,6 @@ struct RunArgs {
     config: Option<PathBuf>,
 }
 
-/// The configuration of `run`: the API to upload to, and the flow's settings.
-#[derive(Debug, serde::Deserialize)]
-struct BotConfig {
-    /// `SHIPIT_API_URL`.
-    api_url: Option<url::Url>,
-    /// `SHIPIT_API_TOKEN`, with the scopes `project:shipit:coverage/manage` and `runs/manage`.
-    api_token: Option<secrecy::SecretString>,
-    #[serde(flatten)]
-    run: RunConfig,
-}
-
 #[derive(Debug, clap::Args)]
 struct MergeArgs {
     /// Output format.
@@ -82,52 +65,23 @@ enum Format {
     Summary,
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    shipit_shared::telemetry::init();
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Merge(args) => merge(args).map(|()| ExitCode::SUCCESS),
-        Command::Run(args) => tokio::runtime::Runtime::new()?.block_on(run(args)),
-    }
-}
-
-/// One run: the run record is adopted or opened, and closed as succeeded, partial (something
-/// missing, listed) or failed.
-async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config: BotConfig =
-        shipit_shared::config::load(args.config.as_deref()).context("cannot load the configuration")?;
-    let api_url = config.api_url.context("SHIPIT_API_URL is required: the API to upload the reports to")?;
-    let http = UpstreamClient::new(Duration::from_secs(120), RetryPolicy::default())?;
-    let api = ApiClient::new(api_url, config.api_token, http.clone());
-    let revision = args.revision.filter(|revision| !revision.is_empty());
-    let mut parameters = serde_json::Map::new();
-    parameters.insert("REPOSITORY".into(), args.repository.clone().into());
-    if let Some(revision) = &revision {
-        parameters.insert("REVISION".into(), revision.clone().into());
-    }
-    let bot_run = BotRun::begin(api.clone(), run_id_from_environment(), "coverage", parameters).await?;
-    let taskcluster = Taskcluster::new(config.run.taskcluster_root_url.clone(), http.clone());
-    let context = RunContext { config: &config.run, taskcluster: &taskcluster, http: &http, api: &api };
-    match shipit_coverage::run::run(&context, &args.repository, revision.as_deref()).await {
-        Ok(summary) => {
-            let counts = serde_json::json!({
-                "reports": summary.reports.len(),
-                "artifacts": summary.artifacts,
-                "missing": summary.missing.len(),
-            });
-            let counts = counts.as_object().cloned().unwrap_or_default();
-            let (outcome, error_summary) = if summary.missing.is_empty() {
-                (RunOutcome::Succeeded, None)
-            } else {
-                (RunOutcome::Partial, Some(format!("missing from the reports:\n{}", summary.missing.join("\n"))))
-            };
-            tracing::info!(revision = %summary.revision, reports = summary.reports.len(), missing = summary.missing.len(), "coverage run done");
-            bot_run.finish(outcome, error_summary, counts).await?;
-            Ok(ExitCode::SUCCESS)
+        Command::Merge(args) => {
+            shipit_shared::telemetry::init();
+            merge(args).map_or_else(
+                |error| {
+                    tracing::error!(error = format!("{error:#}"), "merge failed");
+                    ExitCode::FAILURE
+                },
+                |()| ExitCode::SUCCESS,
+            )
         }
-        Err(error) => {
-            bot_run.finish(RunOutcome::Failed, Some(error.to_string()), serde_json::Map::new()).await?;
-            Err(error).context("the coverage run failed")
+        Command::Run(args) => {
+            let revision = args.revision.filter(|revision| !revision.is_empty());
+            let bot = CoverageBot { repository: args.repository, revision };
+            shipit_shared::bot::main(bot, args.config.as_deref())
         }
     }
 }

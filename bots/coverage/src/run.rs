@@ -19,12 +19,11 @@ use shipit_shared::pushlog;
 use crate::taskcluster::{Download, GroupTask, Taskcluster};
 use crate::{CoverageError, ParseOptions, PrefixMap, Report, covdir, discover, merge_inputs};
 
-/// What a coverage run reads from its configuration (`shipit.toml`, `SHIPIT_*`).
+/// What a coverage run reads from its configuration (`shipit.toml`, `SHIPIT_*`), besides the
+/// common `[api]`, `[taskcluster]` and `[upstream]` sections.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct RunConfig {
-    /// `SHIPIT_TASKCLUSTER_ROOT_URL`.
-    pub taskcluster_root_url: url::Url,
     /// Index routes of the coverage builds of a revision; `{repository}` and `{revision}` are
     /// replaced.
     pub build_routes: Vec<String>,
@@ -49,7 +48,6 @@ pub struct RunConfig {
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
-            taskcluster_root_url: "https://firefox-ci-tc.services.mozilla.com/".parse().expect("a valid URL"),
             build_routes: vec![
                 "gecko.v2.{repository}.revision.{revision}.firefox.linux64-ccov-opt".into(),
                 "gecko.v2.{repository}.revision.{revision}.firefox.win64-ccov-opt".into(),

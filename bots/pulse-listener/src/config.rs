@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::Deserialize;
-use url::Url;
+use shipit_shared::settings::{ApiSettings, TaskclusterSettings};
 
 /// Everything the listener needs, loaded with `shipit_shared::config::load`. Unknown top-level
 /// keys are allowed: every `SHIPIT_*` variable (`SHIPIT_LOG_FORMAT`) reaches this struct.
@@ -14,8 +14,11 @@ use url::Url;
 #[serde(default)]
 pub struct ListenerConfig {
     pub broker: BrokerConfig,
-    pub taskcluster: TaskclusterConfig,
-    pub api: ApiConfig,
+    /// The Queue API for task-group listings, and the hooks that start bots.
+    pub taskcluster: TaskclusterSettings,
+    /// Where events and runs are recorded; the token needs `project:shipit:runs/manage` and
+    /// `project:shipit:events/manage`.
+    pub api: ApiSettings,
     /// Where `/__heartbeat__`, `/__lbheartbeat__`, `/__version__` and `/metrics` are served;
     /// none serves nothing.
     pub listen: Option<SocketAddr>,
@@ -27,8 +30,8 @@ impl Default for ListenerConfig {
     fn default() -> Self {
         Self {
             broker: BrokerConfig::default(),
-            taskcluster: TaskclusterConfig::default(),
-            api: ApiConfig::default(),
+            taskcluster: TaskclusterSettings::default(),
+            api: ApiSettings::default(),
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
             delivery: DeliveryConfig::default(),
             rules: Vec::new(),
@@ -91,45 +94,6 @@ impl BrokerConfig {
     /// The queue holding dead-lettered messages.
     pub fn dead_letter_queue(&self) -> String {
         self.queue_name(&self.dead_letter)
-    }
-}
-
-/// Taskcluster: the Queue API for task-group listings, and the hooks that start bots.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TaskclusterConfig {
-    pub root_url: Url,
-    pub client_id: String,
-    pub access_token: Option<SecretString>,
-    pub hook_group: String,
-    /// The hook of bot `coverage` is `<hook_prefix>coverage`.
-    pub hook_prefix: String,
-}
-
-impl Default for TaskclusterConfig {
-    fn default() -> Self {
-        Self {
-            root_url: Url::parse("https://firefox-ci-tc.services.mozilla.com/").expect("a valid URL"),
-            client_id: String::new(),
-            access_token: None,
-            hook_group: "project-relman".to_owned(),
-            hook_prefix: "shipit-".to_owned(),
-        }
-    }
-}
-
-/// The ShipIt API: runs are opened there, handled events recorded there.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiConfig {
-    pub url: Url,
-    /// Needs `project:shipit:runs/manage` and `project:shipit:events/manage`.
-    pub token: Option<SecretString>,
-}
-
-impl Default for ApiConfig {
-    fn default() -> Self {
-        Self { url: Url::parse("http://127.0.0.1:8000/").expect("a valid URL"), token: None }
     }
 }
 

@@ -47,7 +47,8 @@ async fn main() -> anyhow::Result<()> {
 async fn run(config: ListenerConfig) -> anyhow::Result<()> {
     let http =
         UpstreamClient::new(Duration::from_secs(30), RetryPolicy::default()).context("cannot build the HTTP client")?;
-    let api = ApiClient::new(config.api.url.clone(), config.api.token.clone(), http.clone());
+    let api_url = config.api.url.clone().context("api.url is required (SHIPIT_API__URL): events are recorded there")?;
+    let api = ApiClient::new(api_url, config.api.token.clone(), http.clone());
     let taskcluster = &config.taskcluster;
     let runner = Runner::taskcluster(
         TaskclusterRunnerConfig {
@@ -79,8 +80,7 @@ async fn run(config: ListenerConfig) -> anyhow::Result<()> {
     };
     listener
         .run(async {
-            let _signal = tokio::signal::ctrl_c().await;
-            tracing::info!("interrupted");
+            shipit_shared::signals::stop_requested().await;
         })
         .await;
     stop.send_replace(true);

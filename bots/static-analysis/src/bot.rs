@@ -4,23 +4,24 @@
 //! the issues in the API, and comment on Phabricator.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
 use shipit_shared::api_client::ApiClient;
+use shipit_shared::api_types::RunTrigger;
 use shipit_shared::api_types::static_analysis::{
     IssueBatch, IssueBatchResult, KnownIssues, KnownIssuesQuery, NewIssue,
 };
-use shipit_shared::api_types::{NewRun, RunFinish, RunOutcome, RunProgress, RunTrigger};
-use shipit_shared::http::{RetryPolicy, UpstreamClient};
+use shipit_shared::bot::{Bot, Context, Report};
+use shipit_shared::http::UpstreamClient;
 
 use crate::analysis::{self, Analysis, Options, Reported};
 use crate::config::Settings;
 use crate::error::Error;
 use crate::phabricator::{self, Conduit, Published};
-use crate::report;
+use crate::report::{self, Format};
 use crate::workspace::Head;
 
 /// The bot's name in the API's runs.
@@ -54,6 +55,8 @@ pub struct CheckRequest {
     pub reproduce: String,
     /// A repository URL to clone into `repository` (or fetch into it) before the analysis.
     pub fetch: Option<String>,
+    /// The repository name the issues are recorded under (default: the repository path).
+    pub repository_name: Option<String>,
 }
 
 /// What `check` did.
@@ -64,49 +67,78 @@ pub struct CheckOutcome {
     pub published: Option<Published>,
 }
 
-/// Runs the check, recording it as a run in the API when the API is configured.
-pub async fn check(settings: &Settings, request: &CheckRequest) -> Result<CheckOutcome, Error> {
-    let http = UpstreamClient::new(Duration::from_secs(60), RetryPolicy::default())?;
-    let api = settings.api.url.clone().map(|url| ApiClient::new(url, settings.api.token.clone(), http.clone()));
-    let Some(api) = api else { return check_inner(settings, request, &http, None).await };
+/// `static-analysis-bot check` on the bot kit: the check, then its report written out.
+#[derive(Clone, Debug)]
+pub struct StaticAnalysisBot {
+    pub request: CheckRequest,
+    pub format: Format,
+    /// The report's file; standard output when absent.
+    pub output: Option<PathBuf>,
+}
 
-    let trigger = if matches!(request.source, Source::Phabricator(_)) { RunTrigger::Pulse } else { RunTrigger::Manual };
-    let mut parameters = Map::new();
-    parameters.insert("repository".into(), json!(request.repository.display().to_string()));
-    parameters.insert("base".into(), json!(request.base));
-    parameters.insert("before_after".into(), json!(request.before_after));
-    if let Source::Phabricator(id) = request.source {
-        parameters.insert("phabricator_diff".into(), json!(id));
+impl Bot for StaticAnalysisBot {
+    const NAME: &'static str = BOT_NAME;
+    type Settings = Settings;
+    type Error = Error;
+
+    fn trigger(&self) -> RunTrigger {
+        if matches!(self.request.source, Source::Phabricator(_)) { RunTrigger::Pulse } else { RunTrigger::Manual }
     }
-    if let Some(url) = &request.fetch {
-        parameters.insert("fetch".into(), json!(url));
-    }
-    let run_id = match settings.run_id {
-        Some(id) => id,
-        None => api.open_run(&NewRun { bot: BOT_NAME.into(), trigger, parameters }).await?.id,
-    };
-    let result = check_inner(settings, request, &http, Some((&api, run_id))).await;
-    let finish = match &result {
-        Ok(outcome) => RunFinish {
-            status: if outcome.analysis.has_failures() { RunOutcome::Partial } else { RunOutcome::Succeeded },
-            error_summary: outcome.analysis.has_failures().then(|| "some analyzers failed".to_owned()),
-            counts: counts(&outcome.analysis),
-        },
-        Err(error) => {
-            RunFinish { status: RunOutcome::Failed, error_summary: Some(error.to_string()), counts: Map::new() }
+
+    fn parameters(&self) -> Map<String, Value> {
+        let request = &self.request;
+        let mut parameters = Map::new();
+        parameters.insert("repository".into(), json!(request.repository.display().to_string()));
+        parameters.insert("base".into(), json!(request.base));
+        parameters.insert("before_after".into(), json!(request.before_after));
+        if let Source::Phabricator(id) = request.source {
+            parameters.insert("phabricator_diff".into(), json!(id));
         }
-    };
-    if let Err(error) = api.finish_run(run_id, &finish).await {
-        tracing::warn!(run.id = run_id, %error, "cannot close the run");
+        if let Some(url) = &request.fetch {
+            parameters.insert("fetch".into(), json!(url));
+        }
+        parameters
     }
-    result
+
+    async fn run(&self, context: &Context<Settings>) -> Result<Report, Error> {
+        let outcome = check(context, &self.request).await?;
+        let write = || -> std::io::Result<()> {
+            let sink: Box<dyn Write> = match &self.output {
+                Some(path) => Box::new(std::fs::File::create(path)?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut out = std::io::BufWriter::new(sink);
+            report::write(&outcome.analysis, self.format, &self.request.reproduce, &mut out)?;
+            out.flush()
+        };
+        let report_path = self.output.clone().unwrap_or_else(|| PathBuf::from("standard output"));
+        write().map_err(|source| Error::Io { path: report_path, source })?;
+        let analysis = &outcome.analysis;
+        let failures = analysis
+            .analyzers
+            .iter()
+            .flat_map(|analyzer| {
+                analyzer.failures.iter().map(move |failure| {
+                    format!("{} ({}, {}): {}", analyzer.name, failure.side, failure.files.join(" "), failure.error)
+                })
+            })
+            .collect();
+        Ok(Report::with_failures(failures, counts(analysis)))
+    }
+}
+
+/// Runs the check; with the API configured, leaves out what it knows at base, reports progress
+/// to the context's run and records the issues.
+pub async fn check(context: &Context<Settings>, request: &CheckRequest) -> Result<CheckOutcome, Error> {
+    check_inner(&context.settings, request, &context.http, context.api().ok(), context).await
 }
 
 async fn check_inner(
     settings: &Settings,
     request: &CheckRequest,
     http: &UpstreamClient,
-    api: Option<(&ApiClient, i64)>,
+    api: Option<&ApiClient>,
+    context: &Context<Settings>,
 ) -> Result<CheckOutcome, Error> {
     if let Some(url) = &request.fetch {
         let (url, directory) = (url.clone(), request.repository.clone());
@@ -154,8 +186,8 @@ async fn check_inner(
         "analysis done"
     );
 
-    let repository = settings.api.repository.clone().unwrap_or_else(|| request.repository.display().to_string());
-    if let Some((api, _)) = api
+    let repository = request.repository_name.clone().unwrap_or_else(|| request.repository.display().to_string());
+    if let Some(api) = api
         && !request.before_after
     {
         let known = known_hashes(api, &repository, &analysis.files).await?;
@@ -164,12 +196,9 @@ async fn check_inner(
     }
 
     let mut uploaded = None;
-    if let Some((api, run_id)) = api {
-        let progress =
-            RunProgress { message: Some("analyzed".into()), counts: counts(&analysis), ..Default::default() };
-        if let Err(error) = api.report_progress(run_id, &progress).await {
-            tracing::warn!(run.id = run_id, %error, "cannot report progress");
-        }
+    if let Some(api) = api {
+        let files = i64::try_from(analysis.files.len()).unwrap_or(i64::MAX);
+        context.progress(files, files, "analyzed", counts(&analysis)).await;
         let ids = phabricator_diff.as_ref().map(|(diff, revision)| (diff.id, *revision)).or(request.diff);
         if let Some((diff_id, revision_id)) = ids {
             let batch = issue_batch(&analysis, revision_id, repository);
@@ -199,9 +228,14 @@ async fn check_inner(
 async fn known_hashes(api: &ApiClient, repository: &str, paths: &[String]) -> Result<HashSet<String>, Error> {
     /// Requests in flight at once: a large diff must not open a connection per file.
     const CONCURRENCY: usize = 8;
-    let answers: Vec<KnownIssues> = futures::stream::iter(paths)
-        .map(|path| {
-            let query = KnownIssuesQuery { repository: repository.to_owned(), path: Some(path.clone()) };
+    let queries: Vec<KnownIssuesQuery> = paths
+        .iter()
+        .map(|path| KnownIssuesQuery { repository: repository.to_owned(), path: Some(path.clone()) })
+        .collect();
+    // Owned queries and a cloned client keep the futures `Send` for any lifetime.
+    let answers: Vec<KnownIssues> = futures::stream::iter(queries)
+        .map(|query| {
+            let api = api.clone();
             async move { api.static_analysis_known_issues(&query).await }
         })
         .buffer_unordered(CONCURRENCY)

@@ -1,5 +1,5 @@
 //! The bot's configuration: which paths are third-party, how many analyzer processes run at once,
-//! Phabricator and the API. Each analyzer's `[analyzers.<name>]` section is read here and applied
+//! and Phabricator. Each analyzer's `[analyzers.<name>]` section is read here and applied
 //! to its defaults by [`crate::analyzers`], where each analyzer declares its own.
 
 use std::collections::BTreeMap;
@@ -24,11 +24,7 @@ pub struct Settings {
     pub third_party_file: Option<String>,
     /// Analyzer processes run at once (default: the number of CPUs).
     pub jobs: Option<usize>,
-    /// A run opened for this job already (`SHIPIT_RUN_ID`, set when the API starts the bot):
-    /// the bot reports to it instead of opening its own.
-    pub run_id: Option<i64>,
     pub phabricator: PhabricatorSettings,
-    pub api: ApiSettings,
 }
 
 /// Conduit of a Phabricator instance.
@@ -38,17 +34,6 @@ pub struct PhabricatorSettings {
     /// The API root, ending in `/api/` (`https://phabricator.services.mozilla.com/api/`).
     pub url: Option<Url>,
     pub api_token: Option<SecretString>,
-}
-
-/// Where the bot records its runs and results.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiSettings {
-    /// The ShipIt API (`SHIPIT_API__URL`); no upload without it.
-    pub url: Option<Url>,
-    pub token: Option<SecretString>,
-    /// The repository name recorded with the issues (default: the repository path).
-    pub repository: Option<String>,
 }
 
 impl Settings {

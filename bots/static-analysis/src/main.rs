@@ -1,14 +1,12 @@
 //! `static-analysis-bot`: analyzes a change with real analyzers and reports what it introduces.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use shipit_static_analysis::bot::{self, CheckRequest, Source};
-use shipit_static_analysis::config::Settings;
-use shipit_static_analysis::report::{self, Format};
+use shipit_static_analysis::bot::{CheckRequest, Source, StaticAnalysisBot};
+use shipit_static_analysis::report::Format;
 
 #[derive(Debug, Parser)]
 #[command(name = "static-analysis-bot", version, about = "Mozilla static analysis bot")]
@@ -36,6 +34,9 @@ struct CheckArgs {
     /// exists, before the analysis.
     #[arg(long, env = "REPOSITORY_URL", value_name = "URL")]
     fetch: Option<String>,
+    /// The repository name the issues are recorded under in the ShipIt API (default: `--repo`).
+    #[arg(long, env = "REPOSITORY", value_name = "NAME")]
+    repository_name: Option<String>,
     /// The revision the change applies on (default for a Phabricator diff: its base commit).
     #[arg(long, env = "BASE_REVISION", value_name = "REV")]
     base: Option<String>,
@@ -90,18 +91,20 @@ impl From<OutputFormat> for Format {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    shipit_shared::telemetry::init();
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings: Settings =
-        shipit_shared::config::load(cli.config.as_deref()).context("cannot load the configuration")?;
-    match cli.command {
-        Command::Check(args) => check(settings, args).await,
+    let Command::Check(args) = cli.command;
+    match check_bot(args) {
+        Ok(bot) => shipit_shared::bot::main(bot, cli.config.as_deref()),
+        Err(error) => {
+            shipit_shared::telemetry::init();
+            tracing::error!(error = format!("{error:#}"), "static-analysis-bot failed");
+            ExitCode::from(2)
+        }
     }
 }
 
-async fn check(settings: Settings, args: CheckArgs) -> anyhow::Result<()> {
+fn check_bot(args: CheckArgs) -> anyhow::Result<StaticAnalysisBot> {
     let source = match (&args.head, &args.patch, args.phabricator_diff) {
         (Some(head), _, _) => Source::Rev(head.clone()),
         (_, Some(patch), _) => {
@@ -112,7 +115,7 @@ async fn check(settings: Settings, args: CheckArgs) -> anyhow::Result<()> {
     };
     let request = CheckRequest {
         repository: args.repo.clone(),
-        base: args.base.clone(),
+        base: args.base.clone().filter(|base| !base.is_empty()),
         source,
         before_after: args.before_after,
         jobs: args.jobs,
@@ -120,18 +123,9 @@ async fn check(settings: Settings, args: CheckArgs) -> anyhow::Result<()> {
         diff: args.diff_id.zip(args.revision_id),
         reproduce: reproduce(&args),
         fetch: args.fetch.clone(),
+        repository_name: args.repository_name.clone(),
     };
-    let outcome = bot::check(&settings, &request).await.context("analysis failed")?;
-
-    let sink: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = BufWriter::new(sink);
-    report::write(&outcome.analysis, args.format.into(), &request.reproduce, &mut out)
-        .and_then(|()| out.flush())
-        .context("cannot write the report")?;
-    Ok(())
+    Ok(StaticAnalysisBot { request, format: args.format.into(), output: args.output })
 }
 
 /// The command a developer runs to get the same analysis.

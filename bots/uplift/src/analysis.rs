@@ -1,19 +1,48 @@
 //! The analysis of one bug with uplift requests: the JSON the bot records in the ShipIt API
-//! (`BugUpsert.analysis`). Every field is documented here; this module is its schema.
+//! (`BugUpsert.analysis`). Every field is documented here; this module is its schema, with the
+//! types it holds: [`UpliftForm`] and [`form::Section`] (the forms), [`Landing`] and
+//! [`IgnoredLink`] (the commit links), [`PatchMetrics`].
 //!
 //! The analysis holds no time-dependent value ("now", ages) and only ordered collections, so
-//! that an unchanged bug serialises to the same bytes and [`Analysis::hash`] is stable.
+//! that an unchanged bug serialises to the same bytes and [`Analysis::hash`] is stable. Fields
+//! that are usually empty (`absent`, `ignored_links`, `landing_counts`, `converted_from`…) are
+//! left out of the JSON when empty, so that adding them changed the hash of no bug they do not
+//! concern.
+//!
+//! The analysis is bounded whatever the bug: at most [`MAX_LANDINGS`] landings per channel and
+//! ignored links, at most [`MAX_ABSENT_EXAMPLES`] examples per absent field, each with its count.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shipit_shared::api_types::uplift::BugUser;
 
-use crate::bugzilla::{BugData, Flag, User};
+use crate::bugzilla::{BugData, Change, Flag, HistoryEntry, User};
 use crate::form::{self, UpliftForm};
-use crate::history::{History, HistorySettings, Landing, PatchMetrics};
+use crate::history::{History, HistorySettings, PatchMetrics};
+use crate::landing::{IgnoredLink, Landing, Landings};
+
+/// The landings kept per channel, and the ignored links kept: the newest ones, those an uplift
+/// acts on. A bug with thousands of comments (a meta bug, a long-lived intermittent) would
+/// otherwise store thousands of nightly landings. A constant, not a setting: `config.rs` is not
+/// this module's.
+pub const MAX_LANDINGS: usize = 50;
+
+/// The examples kept per absent field (see [`Analysis::absent`]).
+pub const MAX_ABSENT_EXAMPLES: usize = 10;
+
+/// How far apart the history entry that changed a flag and the flag's own dates may be: the
+/// same change, written at the same second, but by two parts of Bugzilla.
+const FLAG_WINDOW: Duration = Duration::minutes(5);
+
+/// The version flags: `cf_status_firefox140`, `cf_tracking_firefox_esr140`; not
+/// `cf_tracking_firefox_relnote`, `cf_status_thunderbird_esr45`, `cf_status_b2g_2_2`.
+static VERSION_FLAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^cf_(status|tracking)_(firefox(?:_esr)?\d+)$").expect("a valid regex"));
 
 /// One bug's analysis.
 #[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
@@ -30,10 +59,12 @@ pub struct Analysis {
     pub product: String,
     pub component: String,
     pub keywords: Vec<String>,
-    /// The `cf_status_firefox*` fields without their `cf_status_` prefix
-    /// (`{"firefox38": "affected", "firefox_esr38": "---"}`).
+    /// The version status fields, `cf_status_firefox<N>` and `cf_status_firefox_esr<N>`, without
+    /// their `cf_status_` prefix (`{"firefox38": "affected", "firefox_esr38": "---"}`).
     pub flags_status: BTreeMap<String, String>,
-    /// The `cf_tracking_firefox*` fields without their `cf_tracking_` prefix.
+    /// The version tracking fields, `cf_tracking_firefox<N>` and `cf_tracking_firefox_esr<N>`,
+    /// without their `cf_tracking_` prefix; other `cf_tracking_*` fields
+    /// (`cf_tracking_firefox_relnote`) are not versions and are left out.
     pub flags_tracking: BTreeMap<String, String>,
     /// How many bugs this one blocks.
     pub blocks: usize,
@@ -56,12 +87,42 @@ pub struct Analysis {
     /// The users with a role on the bug, by Bugzilla id.
     pub users: Vec<BugUser>,
     /// The landings cited in the comments, per channel (`nightly`, `beta`…; `unknown` for GitHub
-    /// links, which do not say), oldest first.
+    /// links, which do not say), oldest first: links to the bot's repository and its known
+    /// mirrors only (see [`crate::landing::Repositories`]). At most [`MAX_LANDINGS`] per channel,
+    /// the newest.
     pub landings: BTreeMap<String, Vec<Landing>>,
+    /// How many landings the comments cite, for the channels that have more than `landings`
+    /// keeps; omitted when none was cut.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub landing_counts: BTreeMap<String, usize>,
+    /// Commit links of the comments that are not landings: links to other repositories (another
+    /// project on GitHub, `try`, `comm-central`), oldest first, at most [`MAX_LANDINGS`] (the
+    /// newest); omitted when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_links: Vec<IgnoredLink>,
+    /// How many ignored links the comments hold, when `ignored_links` was cut; omitted otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored_link_count: Option<usize>,
+    /// What Bugzilla left out of this bug, read as absent, by field: `flag.setter` (a flag
+    /// without a setter), `attachment.creator`, `comment.time`, `user` (a login with a role that
+    /// Bugzilla does not know), `unreadable` (an attachment, comment or history entry that could
+    /// not be read at all, left out). Omitted when nothing is absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub absent: BTreeMap<String, AbsentField>,
     /// The bug's patches on the main branch, by commit id.
     pub patches: BTreeMap<String, PatchAnalysis>,
     /// The same commits, oldest first: the order to graft them in.
     pub commits: Vec<String>,
+}
+
+/// The items of a bug that lack one field.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Serialize)]
+pub struct AbsentField {
+    /// How many items lack it.
+    pub count: usize,
+    /// The first [`MAX_ABSENT_EXAMPLES`] of them (`flag 6000001 (approval-mozilla-beta+) on
+    /// attachment 9400001`, `comment 3`, a login, `attachment 9400001: missing field `id``).
+    pub of: Vec<String>,
 }
 
 /// Where a channel's uplift request stands.
@@ -83,11 +144,17 @@ pub struct ChannelRequest {
     pub status: RequestStatus,
     /// The attachments whose flag has that status, ascending (empty for a flag on the bug).
     pub attachments: Vec<i64>,
-    /// Who asked: the setter of the latest pending flag, or for a decided one who set it to `?`
-    /// according to the history.
+    /// Who asked: the setter of the latest pending flag, or for a decided one (and a pending one
+    /// without a setter) who set it to `?` according to the history.
     pub requester: Option<String>,
-    /// When the request was made: the latest pending flag's creation, or the decided flag's.
+    /// When the request was made: the latest pending flag's creation, or the decided flag's; for
+    /// a converted request, when the original request was made.
     pub requested_at: Option<DateTime<Utc>>,
+    /// The channel the request was made to, when a release manager answered it for this one
+    /// instead (`aurora` for an `approval-mozilla-aurora?` answered `approval-mozilla-beta+`, in
+    /// the same change of the same attachment); omitted otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_from: Option<String>,
     /// True if any flag was granted (libmozdata's `uplift_accepted`, here per channel).
     pub accepted: bool,
     /// Who decided the latest decided flag (libmozdata's `uplift_reviewer`, per channel).
@@ -137,16 +204,23 @@ impl Analysis {
     }
 }
 
-/// Analyses the bug from its Bugzilla data (its landings mapped to commits where possible, see
-/// [`crate::history::Mapper`]) and the run's history.
-pub fn analyze(data: &BugData, history: &History, settings: &HistorySettings) -> Analysis {
+/// Analyses the bug from its Bugzilla data, the landings its comments cite (mapped to commits
+/// where possible, see [`crate::landing::Mapper`]) and the run's history.
+pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings: &HistorySettings) -> Analysis {
     let bug = &data.bug;
-    let custom = |prefix: &str| -> BTreeMap<String, String> {
-        let fields = bug.other.iter().filter(|(name, _)| name.starts_with(prefix) && name.contains("firefox"));
-        fields.filter_map(|(name, value)| Some((name[prefix.len()..].to_owned(), value.as_str()?.to_owned()))).collect()
+    let version_flags = |kind: &str| -> BTreeMap<String, String> {
+        let fields = bug.other.iter().filter_map(|(name, value)| {
+            let captures = VERSION_FLAG.captures(name).filter(|captures| &captures[1] == kind)?;
+            Some((captures[2].to_owned(), value.as_str()?.to_owned()))
+        });
+        fields.collect()
     };
-    let landings = by_channel(&data.landings, history);
-    let first_nightly = landings.get("nightly").and_then(|landings| landings.first()).map(|landing| landing.time);
+    let mut landings_by_channel = by_channel(&landings.landings, history);
+    let nightly = landings_by_channel.get("nightly").into_iter().flatten();
+    let first_nightly = nightly.filter_map(|landing| landing.time).next();
+    let landing_counts = cap_landings(&mut landings_by_channel);
+    let ignored_links = newest(&landings.ignored);
+    let ignored_link_count = (ignored_links.len() < landings.ignored.len()).then_some(landings.ignored.len());
 
     let mut requests = requests(data);
     let mut forms = BTreeMap::new();
@@ -169,8 +243,8 @@ pub fn analyze(data: &BugData, history: &History, settings: &HistorySettings) ->
         product: bug.product.clone(),
         component: bug.component.clone(),
         keywords: bug.keywords.clone(),
-        flags_status: custom("cf_status_"),
-        flags_tracking: custom("cf_tracking_"),
+        flags_status: version_flags("status"),
+        flags_tracking: version_flags("tracking"),
         blocks: bug.blocks.len(),
         depends_on: bug.depends_on.len(),
         comments: data.comments.len(),
@@ -189,7 +263,11 @@ pub fn analyze(data: &BugData, history: &History, settings: &HistorySettings) ->
         users: users(data, &requests, history),
         requests,
         forms,
-        landings,
+        landings: landings_by_channel,
+        landing_counts,
+        ignored_links,
+        ignored_link_count,
+        absent: absent(data),
         patches: patches
             .iter()
             .map(|patch| {
@@ -226,6 +304,57 @@ fn by_channel(landings: &[Landing], history: &History) -> BTreeMap<String, Vec<L
         landings.sort();
     }
     by_channel
+}
+
+/// Keeps the newest [`MAX_LANDINGS`] of each channel; returns the counts of the channels cut.
+fn cap_landings(by_channel: &mut BTreeMap<String, Vec<Landing>>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (channel, landings) in by_channel.iter_mut() {
+        if landings.len() > MAX_LANDINGS {
+            counts.insert(channel.clone(), landings.len());
+            *landings = newest(landings);
+        }
+    }
+    counts
+}
+
+/// The last [`MAX_LANDINGS`] items of a list sorted oldest first.
+fn newest<T: Clone>(items: &[T]) -> Vec<T> {
+    items[items.len().saturating_sub(MAX_LANDINGS)..].to_vec()
+}
+
+/// What Bugzilla left out, by field (see [`Analysis::absent`]).
+fn absent(data: &BugData) -> BTreeMap<String, AbsentField> {
+    let mut absent: BTreeMap<String, AbsentField> = BTreeMap::new();
+    let mut add = |field: &str, item: String| {
+        let entry = absent.entry(field.to_owned()).or_default();
+        entry.count += 1;
+        if entry.of.len() < MAX_ABSENT_EXAMPLES {
+            entry.of.push(item);
+        }
+    };
+    let flag_name = |flag: &Flag, on: &str| match flag.id {
+        Some(id) => format!("flag {id} ({}{}) on {on}", flag.name, flag.status),
+        None => format!("flag {}{} on {on}", flag.name, flag.status),
+    };
+    for flag in data.bug.flags.iter().filter(|flag| flag.setter.is_none()) {
+        add("flag.setter", flag_name(flag, "the bug"));
+    }
+    for attachment in &data.attachments {
+        let on = format!("attachment {}", attachment.id);
+        for flag in attachment.flags.iter().filter(|flag| flag.setter.is_none()) {
+            add("flag.setter", flag_name(flag, &on));
+        }
+        if attachment.creator().is_none() {
+            add("attachment.creator", on);
+        }
+    }
+    for comment in data.comments.iter().filter(|comment| comment.time.is_none()) {
+        add("comment.time", format!("comment {}", comment.count));
+    }
+    data.unknown_users.iter().for_each(|login| add("user", login.clone()));
+    data.unreadable.iter().for_each(|item| add("unreadable", item.clone()));
+    absent
 }
 
 /// The requests per channel, from the approval flags of non-obsolete attachments and of the bug.
@@ -266,25 +395,30 @@ fn channel_request(data: &BugData, channel: &str, flags: &[(Option<i64>, &Flag)]
     };
     let attachments: BTreeSet<i64> = with(symbol).filter_map(|(attachment, _)| *attachment).collect();
     let decided = flags.iter().filter(|(_, flag)| flag.status != "?").max_by_key(|(_, flag)| flag.modification_date);
-    let (requester, requested_at) = match status {
+    let origin = match status {
         RequestStatus::Pending => {
-            let latest = with("?").max_by_key(|(_, flag)| flag.creation_date).map(|(_, flag)| flag);
-            (latest.map(|flag| flag.setter.clone()), latest.map(|flag| flag.creation_date))
+            let latest = with("?").max_by_key(|(_, flag)| flag.creation_date);
+            latest.map(|&(attachment, flag)| Origin {
+                requester: flag.setter.clone().or_else(|| {
+                    request(&data.history, attachment, channel, flag.creation_date).map(|entry| entry.who.clone())
+                }),
+                requested_at: Some(flag.creation_date),
+                converted_from: None,
+            })
         }
-        _ => {
-            let created = decided.map(|(_, flag)| flag.creation_date);
-            (created.and_then(|time| requester_at(data, channel, time)), created)
-        }
+        _ => decided.map(|&(attachment, flag)| origin(&data.history, attachment, channel, flag)),
     };
+    let Origin { requester, requested_at, converted_from } = origin.unwrap_or_default();
     let (reviewer, decided_at) = match status {
         RequestStatus::Pending => (None, None),
-        _ => (decided.map(|(_, flag)| flag.setter.clone()), decided.map(|(_, flag)| flag.modification_date)),
+        _ => (decided.and_then(|(_, flag)| flag.setter.clone()), decided.map(|(_, flag)| flag.modification_date)),
     };
     ChannelRequest {
         status,
         attachments: attachments.into_iter().collect(),
         requester,
         requested_at,
+        converted_from,
         accepted: with("+").next().is_some(),
         reviewer,
         decided_at,
@@ -294,18 +428,68 @@ fn channel_request(data: &BugData, channel: &str, flags: &[(Option<i64>, &Flag)]
     }
 }
 
-/// Who set `approval-mozilla-<channel>?` last, no later than `time`, according to the history.
-fn requester_at(data: &BugData, channel: &str, time: DateTime<Utc>) -> Option<String> {
+/// Who made a request, when, and to which channel when it was answered for another one.
+#[derive(Default)]
+struct Origin {
+    requester: Option<String>,
+    requested_at: Option<DateTime<Utc>>,
+    converted_from: Option<String>,
+}
+
+/// Where the decided `flag` of `channel` on `attachment` (`None`: on the bug) comes from: the
+/// request of that channel in the history, or else the request of another channel that the
+/// decision converted (the same change removed `approval-mozilla-<other>?` and added this flag,
+/// within [`FLAG_WINDOW`] of the flag's creation); else the flag's creation, by an unknown
+/// requester.
+fn origin(history: &[HistoryEntry], attachment: Option<i64>, channel: &str, flag: &Flag) -> Origin {
+    if let Some(entry) = request(history, attachment, channel, flag.creation_date) {
+        return Origin {
+            requester: Some(entry.who.clone()),
+            requested_at: Some(flag.creation_date),
+            ..Origin::default()
+        };
+    }
+    let decided = format!("approval-mozilla-{channel}{}", flag.status);
+    let converted =
+        history.iter().filter(|entry| (entry.when - flag.creation_date).abs() <= FLAG_WINDOW).find_map(|entry| {
+            let change = flag_changes(entry, attachment)
+                .find(|change| change.added.split(", ").any(|added| added == decided))?;
+            let other = change.removed.split(", ").find_map(|removed| {
+                removed.strip_prefix("approval-mozilla-")?.strip_suffix('?').filter(|other| *other != channel)
+            })?;
+            Some((entry, other.to_owned()))
+        });
+    let Some((conversion, other)) = converted else {
+        return Origin { requested_at: Some(flag.creation_date), ..Origin::default() };
+    };
+    match request(history, attachment, &other, conversion.when) {
+        Some(entry) => {
+            Origin { requester: Some(entry.who.clone()), requested_at: Some(entry.when), converted_from: Some(other) }
+        }
+        None => Origin { requested_at: Some(flag.creation_date), converted_from: Some(other), ..Origin::default() },
+    }
+}
+
+/// The latest history entry that set `approval-mozilla-<channel>?` on `attachment` (`None`: on
+/// the bug), no later than [`FLAG_WINDOW`] after `time`.
+fn request<'a>(
+    history: &'a [HistoryEntry],
+    attachment: Option<i64>,
+    channel: &str,
+    time: DateTime<Utc>,
+) -> Option<&'a HistoryEntry> {
     let requested = format!("approval-mozilla-{channel}?");
-    data.history
+    history.iter().filter(|entry| entry.when <= time + FLAG_WINDOW).rfind(|entry| {
+        flag_changes(entry, attachment).any(|change| change.added.split(", ").any(|flag| flag == requested))
+    })
+}
+
+/// The flag changes of a history entry on `attachment` (`None`: on the bug).
+fn flag_changes<'a>(entry: &'a HistoryEntry, attachment: Option<i64>) -> impl Iterator<Item = &'a Change> + 'a {
+    entry
+        .changes
         .iter()
-        .filter(|entry| entry.when <= time)
-        .rfind(|entry| {
-            entry.changes.iter().any(|change| {
-                change.field_name == "flagtypes.name" && change.added.split(", ").any(|flag| flag == requested)
-            })
-        })
-        .map(|entry| entry.who.clone())
+        .filter(move |change| change.field_name == "flagtypes.name" && change.attachment_id == attachment)
 }
 
 /// The users with their roles: `creator`, `assignee`, `author` (creators of reviewed attachments
@@ -325,10 +509,10 @@ fn users(data: &BugData, requests: &BTreeMap<String, ChannelRequest>, history: &
         .for_each(|user| add(&user.name, "assignee"));
     for attachment in &data.attachments {
         for flag in attachment.flags.iter().filter(|flag| flag.name == "review" && flag.status != "?") {
-            add(&attachment.creator, "author");
+            attachment.creator().iter().for_each(|creator| add(creator, "author"));
             // Authors carrying a review forward set the flag on their own patch.
-            if flag.setter != attachment.creator {
-                add(&flag.setter, "reviewer");
+            if let Some(setter) = flag.setter.as_deref().filter(|setter| Some(*setter) != attachment.creator()) {
+                add(setter, "reviewer");
             }
         }
     }

@@ -3,6 +3,11 @@
 //!
 //! Bugzilla reports failures as `{"error": true, "code": …, "message": …}`, sometimes with HTTP
 //! 200; such a body becomes [`Error::Bugzilla`] whatever the status.
+//!
+//! Real bugs carry odd fields (a flag without a setter, an attachment without a creator, a
+//! comment without a time, users Bugzilla no longer knows): those are read as absent, and an
+//! attachment, comment or history entry that cannot be read at all is left out and listed in
+//! [`BugData::unreadable`]. Only a bug whose own fields cannot be read fails.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,7 +22,6 @@ use shipit_shared::http::{HttpError, UpstreamClient};
 use url::Url;
 
 use crate::error::Error;
-use crate::history::{Landing, find_landings};
 
 /// How the bot reaches Bugzilla.
 #[derive(Clone, Debug, Deserialize)]
@@ -29,6 +33,9 @@ pub struct BugzillaSettings {
     pub api_key: Option<SecretString>,
     /// Seconds before a request times out (it is then retried).
     pub timeout_seconds: u64,
+    /// Comment on the bugs whose grafts newly fail, as `uplift-bot run --comment` does
+    /// (`SHIPIT_BUGZILLA__WRITE_BACK=true`); off by default.
+    pub write_back: bool,
 }
 
 impl Default for BugzillaSettings {
@@ -37,6 +44,7 @@ impl Default for BugzillaSettings {
             url: Url::parse("https://bugzilla.mozilla.org").expect("a valid URL"),
             api_key: None,
             timeout_seconds: 60,
+            write_back: false,
         }
     }
 }
@@ -60,17 +68,23 @@ const BUG_FIELDS: &str = "id,summary,status,resolution,product,component,keyword
 pub struct Bugzilla {
     url: Url,
     api_key: Option<SecretString>,
+    timeout: Duration,
     http: UpstreamClient,
 }
 
 /// A flag on a bug or an attachment (`review`, `approval-mozilla-beta`, `in-testsuite`…).
 #[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]
 pub struct Flag {
+    /// The flag's id (kept when its status changes).
+    #[serde(default)]
+    pub id: Option<i64>,
     pub name: String,
     /// `?` (requested), `+` (granted) or `-` (denied).
     pub status: String,
     /// Who set the flag in its current status: the requester of a `?`, the decider of a `+`/`-`.
-    pub setter: String,
+    /// Some old flags have none (absent or `null`).
+    #[serde(default)]
+    pub setter: Option<String>,
     #[serde(default)]
     pub requestee: Option<String>,
     /// When the flag was created, that is first requested.
@@ -140,8 +154,12 @@ pub struct Attachment {
     pub is_patch: bool,
     #[serde(default, deserialize_with = "nullable")]
     pub content_type: String,
-    /// The login of who attached it.
-    pub creator: String,
+    /// The login of who attached it; see [`Attachment::creator`].
+    #[serde(default)]
+    pub creator: Option<String>,
+    /// The name of `creator` before Bugzilla 5.0.
+    #[serde(default)]
+    pub attacher: Option<String>,
     pub creation_time: DateTime<Utc>,
     #[serde(default, deserialize_with = "nullable")]
     pub summary: String,
@@ -156,9 +174,18 @@ pub struct Comment {
     /// Its number on the bug (0 is the description).
     pub count: i64,
     pub author: String,
-    pub time: DateTime<Utc>,
+    /// `None` when Bugzilla sent no time.
+    #[serde(default)]
+    pub time: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "nullable")]
     pub text: String,
+}
+
+impl Attachment {
+    /// The login of who attached it (`creator`, or `attacher` in older answers).
+    pub fn creator(&self) -> Option<&str> {
+        self.creator.as_deref().or(self.attacher.as_deref())
+    }
 }
 
 /// One change of a bug's history: who changed which fields when.
@@ -197,9 +224,10 @@ pub struct BugData {
     pub history: Vec<HistoryEntry>,
     /// The users with a role on the bug (see [`involved_users`]).
     pub users: Vec<User>,
-    /// The landings the comments cite; [`crate::history::Mapper::resolve`] may map them to
-    /// commits before the analysis.
-    pub landings: Vec<Landing>,
+    /// The logins with a role that Bugzilla does not know (error 51), sorted.
+    pub unknown_users: Vec<String>,
+    /// The attachments, comments and history entries that could not be read, with why.
+    pub unreadable: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -228,12 +256,12 @@ struct Id {
 
 #[derive(Deserialize)]
 struct Comments {
-    comments: Vec<Comment>,
+    comments: Vec<Value>,
 }
 
 #[derive(Deserialize)]
 struct History {
-    history: Vec<HistoryEntry>,
+    history: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -244,12 +272,13 @@ struct Users {
 impl Bugzilla {
     /// A client of the Bugzilla at `settings.url`.
     pub fn new(settings: &BugzillaSettings, http: UpstreamClient) -> Self {
-        Self { url: settings.url.clone(), api_key: settings.api_key.clone(), http }
+        Self { url: settings.url.clone(), api_key: settings.api_key.clone(), timeout: settings.timeout(), http }
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, Error> {
         let url = self.url.join(path).map_err(|error| Error::Config(format!("bugzilla url: {error}")))?;
-        let mut request = self.http.client().request(method, url).header(USER_AGENT, BOT_USER_AGENT);
+        let mut request =
+            self.http.client().request(method, url).header(USER_AGENT, BOT_USER_AGENT).timeout(self.timeout);
         if let Some(key) = &self.api_key {
             request = request.header("X-BUGZILLA-API-KEY", key.expose_secret());
         }
@@ -264,9 +293,9 @@ impl Bugzilla {
         let url = response.url().to_string();
         let body = response.bytes().await.map_err(|source| HttpError::Decode { url: url.clone(), source })?;
         if let Ok(Failure { error: true, code, message }) = serde_json::from_slice(&body) {
-            let code = code.map(|code| format!(" (code {code})")).unwrap_or_default();
-            let detail = format!("{}{code}", message.unwrap_or_else(|| "unknown error".to_owned()));
-            return Err(Error::Bugzilla { request: what.to_owned(), detail });
+            let shown = code.map(|code| format!(" (code {code})")).unwrap_or_default();
+            let detail = format!("{}{shown}", message.unwrap_or_else(|| "unknown error".to_owned()));
+            return Err(Error::Bugzilla { request: what.to_owned(), code, detail });
         }
         if !status.is_success() {
             let mut body = String::from_utf8_lossy(&body).into_owned();
@@ -275,6 +304,7 @@ impl Bugzilla {
         }
         serde_json::from_slice(&body).map_err(|error| Error::Bugzilla {
             request: what.to_owned(),
+            code: None,
             detail: format!("unexpected answer: {error}"),
         })
     }
@@ -295,7 +325,8 @@ impl Bugzilla {
         Ok(ids.into_iter().collect())
     }
 
-    /// The bug, its attachments, comments and history (fetched together), then its users.
+    /// The bug, its attachments, comments and history (fetched together), then its users
+    /// (see [`Bugzilla::known_users`]).
     pub async fn bug_data(&self, id: i64) -> Result<BugData, Error> {
         let bug_path = format!("rest/bug/{id}");
         let attachment_path = format!("rest/bug/{id}/attachment");
@@ -304,23 +335,27 @@ impl Bugzilla {
         // All four are awaited even when one fails: no request is left half-sent behind.
         let (bugs, attachments, comments, history) = tokio::join!(
             self.get::<BugList<Bug>>(&bug_path, &[("include_fields", BUG_FIELDS)]),
-            self.get::<BugMap<Vec<Attachment>>>(&attachment_path, &[("exclude_fields", "data")]),
+            self.get::<BugMap<Vec<Value>>>(&attachment_path, &[("exclude_fields", "data")]),
             self.get::<BugMap<Comments>>(&comment_path, &[]),
             self.get::<BugList<History>>(&history_path, &[]),
         );
         let (bugs, attachments, comments, history) = (bugs?, attachments?, comments?, history?);
-        let missing = |what: &str| Error::Bugzilla {
+        let missing = Error::Bugzilla {
             request: format!("GET {bug_path}"),
-            detail: format!("no {what} for bug {id}"),
+            code: None,
+            detail: format!("no bug {id} in the answer"),
         };
-        let bug = bugs.bugs.into_iter().next().ok_or_else(|| missing("bug"))?;
+        let bug = bugs.bugs.into_iter().next().ok_or(missing)?;
+        let mut unreadable = Vec::new();
         let attachments = attachments.bugs.into_values().next().unwrap_or_default();
+        let attachments: Vec<Attachment> = read_each(attachments, "attachment", &mut unreadable);
         let comments = comments.bugs.into_values().next().map(|bug| bug.comments).unwrap_or_default();
+        let comments: Vec<Comment> = read_each(comments, "comment", &mut unreadable);
         let history = history.bugs.into_iter().next().map(|bug| bug.history).unwrap_or_default();
+        let history: Vec<HistoryEntry> = read_each(history, "history entry", &mut unreadable);
         let names = involved_users(&bug, &attachments, &history);
-        let users = self.users(&names).await?;
+        let (users, unknown_users) = self.known_users(&names).await?;
         let bugzilla_url = self.url.as_str().trim_end_matches('/').to_owned();
-        let landings = find_landings(&comments);
         Ok(BugData {
             url: format!("{bugzilla_url}/show_bug.cgi?id={id}"),
             bugzilla_url,
@@ -329,7 +364,8 @@ impl Bugzilla {
             comments,
             history,
             users,
-            landings,
+            unknown_users,
+            unreadable,
         })
     }
 
@@ -342,6 +378,24 @@ impl Bugzilla {
         query.extend(names.iter().map(|name| ("names", name.as_str())));
         let users: Users = self.get("rest/user", &query).await?;
         Ok(users.users)
+    }
+
+    /// The users with these logins, and the logins Bugzilla does not know. One unknown login
+    /// fails the whole `GET /rest/user` (error 51), so then each login is asked on its own.
+    pub async fn known_users(&self, names: &BTreeSet<String>) -> Result<(Vec<User>, Vec<String>), Error> {
+        match self.users(names).await {
+            Err(error) if error.is_unknown_user() => {}
+            other => return other.map(|users| (users, Vec::new())),
+        }
+        let (mut users, mut unknown) = (Vec::new(), Vec::new());
+        for name in names {
+            match self.users(&BTreeSet::from([name.clone()])).await {
+                Ok(found) => users.extend(found),
+                Err(error) if error.is_unknown_user() => unknown.push(name.clone()),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok((users, unknown))
     }
 
     /// Posts a comment on the bug; returns the new comment's id. Only called when the operator
@@ -361,15 +415,15 @@ pub fn involved_users(bug: &Bug, attachments: &[Attachment], history: &[HistoryE
     let mut names = BTreeSet::new();
     names.extend(bug.creator_detail.iter().chain(&bug.assigned_to_detail).map(|user| user.name.clone()));
     let is_watched = |flag: &Flag| flag.name == "review" || flag.name.starts_with("approval-mozilla-");
-    names.extend(bug.flags.iter().filter(|flag| is_watched(flag)).map(|flag| flag.setter.clone()));
+    names.extend(bug.flags.iter().filter(|flag| is_watched(flag)).filter_map(|flag| flag.setter.clone()));
     for attachment in attachments {
         let mut reviewed = false;
         for flag in attachment.flags.iter().filter(|flag| is_watched(flag)) {
-            names.insert(flag.setter.clone());
+            names.extend(flag.setter.clone());
             reviewed |= flag.name == "review";
         }
         if reviewed {
-            names.insert(attachment.creator.clone());
+            names.extend(attachment.creator().map(str::to_owned));
         }
     }
     for entry in history {
@@ -383,6 +437,23 @@ pub fn involved_users(bug: &Bug, attachments: &[Attachment], history: &[HistoryE
     }
     names.retain(|name| !name.is_empty() && name != "nobody@mozilla.org");
     names
+}
+
+/// Reads each item on its own: one that cannot be read is left out and described in
+/// `unreadable` (`attachment 9400001: missing field `id``), the others are kept.
+fn read_each<T: DeserializeOwned>(items: Vec<Value>, what: &str, unreadable: &mut Vec<String>) -> Vec<T> {
+    let mut read = Vec::with_capacity(items.len());
+    for (position, item) in items.into_iter().enumerate() {
+        let name = match item.get("id").and_then(Value::as_i64) {
+            Some(id) => format!("{what} {id}"),
+            None => format!("{what} at position {position}"),
+        };
+        match serde_json::from_value(item) {
+            Ok(item) => read.push(item),
+            Err(error) => unreadable.push(format!("{name}: {error}")),
+        }
+    }
+    read
 }
 
 /// Bugzilla sends `null` for some empty fields.

@@ -1,14 +1,12 @@
-//! The bot's configuration: the channels and their branches, the repository, Bugzilla, the
-//! history windows and the API. Defaults < `shipit.toml` < `SHIPIT_*` variables
+//! The bot's configuration: the channels and their branches, the repository, Bugzilla and the
+//! history windows (the API and Taskcluster are the kit's common sections). Defaults < `shipit.toml` < `SHIPIT_*` variables
 //! (`SHIPIT_BUGZILLA__API_KEY`, `SHIPIT_REPOSITORY__PATH`,
 //! `SHIPIT_CHANNELS='[{name="beta",branch="beta"}]'`).
 
 use std::path::PathBuf;
 
-use secrecy::SecretString;
 use serde::Deserialize;
 use shipit_shared::api_types::uplift::is_valid_channel;
-use url::Url;
 
 use crate::bugzilla::BugzillaSettings;
 use crate::error::Error;
@@ -24,7 +22,6 @@ pub struct Settings {
     pub repository: RepositorySettings,
     pub bugzilla: BugzillaSettings,
     pub history: HistorySettings,
-    pub api: ApiSettings,
     /// Bugs fetched from Bugzilla at once.
     pub bug_concurrency: usize,
 }
@@ -37,7 +34,6 @@ impl Default for Settings {
             repository: RepositorySettings::default(),
             bugzilla: BugzillaSettings::default(),
             history: HistorySettings::default(),
-            api: ApiSettings::default(),
             bug_concurrency: 8,
         }
     }
@@ -93,13 +89,4 @@ impl Default for RepositorySettings {
     fn default() -> Self {
         Self { path: PathBuf::from("."), url: None, main_branch: "main".into() }
     }
-}
-
-/// Where the bot records its runs and results.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ApiSettings {
-    /// The ShipIt API (`SHIPIT_API__URL`).
-    pub url: Option<Url>,
-    pub token: Option<SecretString>,
 }

@@ -15,7 +15,12 @@ pub enum Error {
     Config(String),
     /// Bugzilla answered something that is not what its API documents.
     #[error("bugzilla {request}: {detail}")]
-    Bugzilla { request: String, detail: String },
+    Bugzilla {
+        request: String,
+        /// Bugzilla's error code, when it sent one (101: no such bug, 51: no such user).
+        code: Option<i64>,
+        detail: String,
+    },
     /// The repository could not be cloned or fetched into its cache.
     #[error(transparent)]
     RepositoryCache(#[from] shipit_shared::repository_cache::RepositoryCacheError),
@@ -31,6 +36,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Bugzilla does not know a user that was asked for (error 51).
+    pub fn is_unknown_user(&self) -> bool {
+        matches!(self, Self::Bugzilla { code: Some(51), .. })
+    }
+
     pub(crate) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> Self {
         let context = context.into();
         move |source| Self::Git { context, source }

@@ -1,6 +1,6 @@
 //! The git history of the repository the uplifts come from: each bug's patches on the main branch,
 //! with their size, languages, modules, code churn and the familiarity of their author and
-//! reviewers with the files; and where a bug landed, from the revisions its comments cite.
+//! reviewers with the files.
 //!
 //! Cost: a run analyses hundreds of bugs in a repository of 100k+ commits, so [`History::build`]
 //! walks the main branch once for every bug at a time, then indexes which commits touched the
@@ -16,10 +16,8 @@ use git2::{Delta, Diff, ObjectType, Oid, Repository, Sort, Tree, TreeEntry};
 use rayon::prelude::*;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
-use shipit_shared::http::UpstreamClient;
 use url::Url;
 
-use crate::bugzilla::Comment;
 use crate::error::Error;
 
 /// Where the history comes from and how its metrics are computed.
@@ -36,7 +34,8 @@ pub struct HistorySettings {
     pub recent_days: i64,
     /// Commits compared per rayon task when indexing the files.
     pub chunk_size: usize,
-    /// A mercurial → git mapping service for the landings cited in comments (see [`Mapper`]).
+    /// A mercurial → git mapping service for the landings cited in comments (see
+    /// [`crate::landing::Mapper`]).
     pub mapper: Option<Url>,
 }
 
@@ -51,30 +50,6 @@ impl Default for HistorySettings {
     fn default() -> Self {
         Self { commit_url: None, module_depth: 1, recent_days: 84, chunk_size: 2048, mapper: None }
     }
-}
-
-/// A mercurial → git revision mapping service, answering `GET {url}/rev/hg/<hg>` with
-/// `"<git> <hg>"` (like the original's `mapper`).
-#[derive(Clone, Debug)]
-pub struct Mapper {
-    url: Url,
-    http: UpstreamClient,
-}
-
-/// A landing cited in a comment (`https://hg.mozilla.org/releases/mozilla-beta/rev/<hex>`,
-/// `https://github.com/<owner>/<repo>/commit/<hex>`).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Landing {
-    /// The comment's time: when the landing was reported.
-    pub time: DateTime<Utc>,
-    /// The revision as cited.
-    pub revision: String,
-    /// The repository path (`mozilla-central`, `releases/mozilla-beta`, `mozilla-firefox/firefox`).
-    pub repository: String,
-    /// `nightly`, `beta`, `release`, `esr<N>`, `aurora`; `None` when the URL does not say (GitHub).
-    pub channel: Option<String>,
-    /// The git commit, when the mapper or the repository knows it.
-    pub commit: Option<String>,
 }
 
 /// The metrics of one patch, as libmozdata's `patch_analysis` named them.
@@ -156,12 +131,6 @@ static BACKOUT: LazyLock<Regex> =
 static HASH: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[0-9a-f]{12,40}\b").expect("a valid regex"));
 static REVIEWERS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)(?:^|[\s,;(])r=([^\s;()]+)").expect("a valid regex"));
-static HG_LANDING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"https?://hg\.mozilla\.org/([\w./-]+?)/rev/([0-9a-f]{7,40})\b").expect("a valid regex")
-});
-static GITHUB_LANDING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"https?://github\.com/([\w.-]+/[\w.-]+)/commit/([0-9a-f]{7,40})\b").expect("a valid regex")
-});
 
 impl History {
     /// Walks `branch` of the repository at `path` once and computes the patches of the bugs of
@@ -568,74 +537,4 @@ fn modules(files: &[String], depth: usize) -> Vec<String> {
         })
         .collect();
     modules.into_iter().collect()
-}
-
-/// The landings the comments cite, oldest first; comments reporting a backout are skipped.
-pub fn find_landings(comments: &[Comment]) -> Vec<Landing> {
-    let mut landings = BTreeSet::new();
-    for comment in comments {
-        let lower = comment.text.to_lowercase();
-        if lower.contains("backed out") || lower.contains("backout") {
-            continue;
-        }
-        for captures in HG_LANDING.captures_iter(&comment.text) {
-            let repository = captures[1].to_owned();
-            landings.insert(Landing {
-                time: comment.time,
-                revision: captures[2].to_owned(),
-                channel: hg_channel(&repository),
-                repository,
-                commit: None,
-            });
-        }
-        for captures in GITHUB_LANDING.captures_iter(&comment.text) {
-            landings.insert(Landing {
-                time: comment.time,
-                revision: captures[2].to_owned(),
-                repository: captures[1].to_owned(),
-                channel: None,
-                commit: Some(captures[2].to_owned()),
-            });
-        }
-    }
-    landings.into_iter().collect()
-}
-
-/// The channel of a mercurial repository path.
-fn hg_channel(repository: &str) -> Option<String> {
-    if repository == "mozilla-central" || repository.starts_with("integration/") {
-        return Some("nightly".to_owned());
-    }
-    let branch = repository.strip_prefix("releases/mozilla-")?;
-    let known = matches!(branch, "beta" | "release" | "aurora")
-        || branch.strip_prefix("esr").is_some_and(|version| version.bytes().all(|byte| byte.is_ascii_digit()));
-    known.then(|| branch.to_owned())
-}
-
-impl Mapper {
-    /// A client of the mapping service at `url`.
-    pub fn new(url: Url, http: UpstreamClient) -> Self {
-        Self { url, http }
-    }
-
-    /// The git commit of a mercurial revision; `None` when the service does not know it (404).
-    pub async fn git_commit(&self, hg: &str) -> Result<Option<String>, Error> {
-        let path = format!("{}/rev/hg/{hg}", self.url.as_str().trim_end_matches('/'));
-        let response = self.http.send(self.http.client().get(&path)).await?;
-        if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let response = shipit_shared::http::error_for_client_status(response).await?;
-        let url = response.url().to_string();
-        let text = response.text().await.map_err(|source| shipit_shared::http::HttpError::Decode { url, source })?;
-        Ok(text.split_whitespace().next().filter(|git| git.len() == 40).map(str::to_owned))
-    }
-
-    /// Maps the mercurial landings that have no commit yet.
-    pub async fn resolve(&self, landings: &mut [Landing]) -> Result<(), Error> {
-        for landing in landings.iter_mut().filter(|landing| landing.commit.is_none()) {
-            landing.commit = self.git_commit(&landing.revision).await?;
-        }
-        Ok(())
-    }
 }

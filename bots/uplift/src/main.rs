@@ -9,16 +9,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use git2::{Oid, Repository};
 use serde::Serialize;
-use shipit_shared::api_client::ApiClient;
-use shipit_shared::api_types::RunOutcome;
 use shipit_shared::api_types::uplift::{GraftCommit, GraftStatus};
-use shipit_shared::bot_run::{BotRun, run_id_from_environment};
-use shipit_shared::http::{RetryPolicy, UpstreamClient};
-use shipit_uplift::bugzilla::Bugzilla;
-use shipit_uplift::config::Settings;
+use shipit_uplift::bot::UpliftBot;
 use shipit_uplift::graft::{self, GraftJob};
-use shipit_uplift::report;
-use shipit_uplift::run::{self, RunContext, RunOptions};
 
 /// Exit codes, shown by `uplift-bot graft --help`.
 const GRAFT_EXIT_CODES: &str = "\
@@ -58,7 +51,8 @@ struct RunArgs {
     /// Write the markdown report of the new graft failures to FILE.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
-    /// Comment on Bugzilla about each new graft failure (off by default).
+    /// Comment on Bugzilla about each new graft failure (off by default; also on with
+    /// `bugzilla.write_back`).
     #[arg(long)]
     comment: bool,
     /// With --comment: print the comments instead of posting them.
@@ -100,16 +94,20 @@ struct Line<'a> {
 }
 
 fn main() -> ExitCode {
-    shipit_shared::telemetry::init();
     let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Graft(args) => graft(&args),
-        Command::Run(args) => run(cli.config, &args),
-    };
-    outcome.unwrap_or_else(|error| {
-        tracing::error!(error = format!("{error:#}"), "uplift-bot failed");
-        ExitCode::from(2)
-    })
+    match cli.command {
+        Command::Graft(args) => {
+            shipit_shared::telemetry::init();
+            graft(&args).unwrap_or_else(|error| {
+                tracing::error!(error = format!("{error:#}"), "uplift-bot graft failed");
+                ExitCode::from(2)
+            })
+        }
+        Command::Run(args) => {
+            let bot = UpliftBot { bugs: args.bugs, report: args.report, comment: args.comment, dry_run: args.dry_run };
+            shipit_shared::bot::main(bot, cli.config.as_deref())
+        }
+    }
 }
 
 fn graft(args: &GraftArgs) -> anyhow::Result<ExitCode> {
@@ -146,59 +144,6 @@ fn graft(args: &GraftArgs) -> anyhow::Result<ExitCode> {
         "grafted"
     );
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-#[tokio::main]
-async fn run(config: Option<PathBuf>, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let settings: Settings = shipit_shared::config::load(config.as_deref()).context("cannot load the configuration")?;
-    settings.validate()?;
-    let api_url = settings.api.url.clone().context("SHIPIT_API__URL is required: the bot records its results there")?;
-    let http = UpstreamClient::new(settings.bugzilla.timeout(), RetryPolicy::default())?;
-    let api = ApiClient::new(api_url, settings.api.token.clone(), http.clone());
-    let bugzilla = Bugzilla::new(&settings.bugzilla, http.clone());
-    let mut parameters = serde_json::Map::new();
-    if !args.bugs.is_empty() {
-        let bugs: Vec<String> = args.bugs.iter().map(i64::to_string).collect();
-        parameters.insert("BUG_ID".into(), bugs.join(",").into());
-    }
-    let bot_run = BotRun::begin(api.clone(), run_id_from_environment(), "uplift", parameters).await?;
-    let options =
-        RunOptions { only: args.bugs.iter().copied().collect(), comment: args.comment, dry_run: args.dry_run };
-    let context = RunContext { settings: &settings, bugzilla: &bugzilla, api: &api, http: &http };
-    let bug_url = format!("{}/show_bug.cgi?id=", settings.bugzilla.url.as_str().trim_end_matches('/'));
-    let outcome = async {
-        let summary = run::run(&context, &options).await?;
-        if let Some(path) = &args.report {
-            write_report(path, &report::markdown(&summary.new_failures, &bug_url))?;
-        }
-        anyhow::Ok(summary)
-    };
-    // Whatever fails after the run was opened closes it, so that it does not wait for the sweeper.
-    let summary = match outcome.await {
-        Ok(summary) => summary,
-        Err(error) => {
-            bot_run.finish(RunOutcome::Failed, Some(format!("{error:#}")), serde_json::Map::new()).await?;
-            return Err(error);
-        }
-    };
-    if args.dry_run {
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        for (bug, body) in &summary.comments {
-            writeln!(out, "--- comment that would be posted on bug {bug}:\n{body}")?;
-        }
-        out.flush()?;
-    }
-    tracing::info!(counts = ?summary.counts(), "uplift pass done");
-    bot_run.finish(summary.outcome(), summary.failure_lines(), summary.counts()).await?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Writes the report, making its directory when needed.
-fn write_report(path: &std::path::Path, report: &str) -> anyhow::Result<()> {
-    if let Some(directory) = path.parent().filter(|directory| !directory.as_os_str().is_empty()) {
-        std::fs::create_dir_all(directory).with_context(|| format!("cannot create {}", directory.display()))?;
-    }
-    std::fs::write(path, report).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn resolve(repo: &Repository, spec: &str) -> anyhow::Result<Oid> {

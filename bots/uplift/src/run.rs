@@ -24,7 +24,8 @@ use crate::bugzilla::{BugData, Bugzilla};
 use crate::config::{ChannelSettings, Settings};
 use crate::error::Error;
 use crate::graft::{self, GraftJob};
-use crate::history::{History, Mapper};
+use crate::history::History;
+use crate::landing::{self, Landings, Mapper, Repositories};
 use crate::report::{self, GraftFailure};
 
 /// What the operator asked of this run.
@@ -86,11 +87,9 @@ impl RunSummary {
         }
     }
 
-    /// The failed bugs, one line each, for the run's error summary.
-    pub fn failure_lines(&self) -> Option<String> {
-        (!self.failed.is_empty()).then(|| {
-            self.failed.iter().map(|(bug, error)| format!("bug {bug}: {error}")).collect::<Vec<_>>().join("\n")
-        })
+    /// The bugs that could not be handled, one line each.
+    pub fn failures(&self) -> Vec<String> {
+        self.failed.iter().map(|(bug, error)| format!("bug {bug}: {error}")).collect()
     }
 }
 
@@ -196,23 +195,37 @@ async fn searched_bugs(context: &RunContext<'_>, options: &RunOptions) -> Result
     Ok(found)
 }
 
+/// A bug read from Bugzilla, with the landings its comments cite.
+struct Fetched {
+    data: BugData,
+    landings: Landings,
+}
+
+/// The repositories whose links are landings: the configured repository (its clone URL and its
+/// commit links) and its known mirrors.
+fn repositories(settings: &Settings) -> Repositories {
+    Repositories::new(settings.repository.url.as_deref().into_iter().chain(settings.history.commit_url.as_deref()))
+}
+
 /// Fetches every bug from Bugzilla, a bounded number at once, with their landings mapped to git
 /// when a mapper is configured. A bug that fails is recorded in `summary` and left out.
-async fn fetch_bugs(context: &RunContext<'_>, ids: &BTreeSet<i64>, summary: &mut RunSummary) -> Vec<BugData> {
+async fn fetch_bugs(context: &RunContext<'_>, ids: &BTreeSet<i64>, summary: &mut RunSummary) -> Vec<Fetched> {
     let mapper = context.settings.history.mapper.clone().map(|url| Mapper::new(url, context.http.clone()));
+    let repositories = repositories(context.settings);
     let total = ids.len() as u64;
     // indicatif draws nothing when stderr is not a terminal: log lines stand in for the bar.
     let progress = indicatif::ProgressBar::new(total).with_message("bugs fetched");
-    let results: Vec<(i64, Result<BugData, Error>)> = futures::stream::iter(ids.iter().copied())
+    let results: Vec<(i64, Result<Fetched, Error>)> = futures::stream::iter(ids.iter().copied())
         .map(|bug_id| {
-            let mapper = mapper.as_ref();
+            let (mapper, repositories) = (mapper.as_ref(), &repositories);
             async move {
                 let fetched = async {
-                    let mut data = context.bugzilla.bug_data(bug_id).await?;
+                    let data = context.bugzilla.bug_data(bug_id).await?;
+                    let mut landings = landing::find(&data.comments, repositories);
                     if let Some(mapper) = mapper {
-                        mapper.resolve(&mut data.landings).await?;
+                        mapper.resolve(&mut landings.landings).await?;
                     }
-                    Ok(data)
+                    Ok(Fetched { data, landings })
                 };
                 (bug_id, fetched.await)
             }
@@ -238,7 +251,7 @@ async fn fetch_bugs(context: &RunContext<'_>, ids: &BTreeSet<i64>, summary: &mut
             }
         }
     }
-    fetched.sort_by_key(|data| data.bug.id);
+    fetched.sort_by_key(|fetched| fetched.data.bug.id);
     fetched
 }
 
@@ -253,20 +266,22 @@ struct Pending {
 }
 
 /// Walks the history once for all the bugs, then analyses each, on the blocking pool.
-async fn analyse_bugs(settings: &Settings, fetched: Vec<BugData>) -> Result<Vec<Pending>, Error> {
+async fn analyse_bugs(settings: &Settings, fetched: Vec<Fetched>) -> Result<Vec<Pending>, Error> {
     let settings = settings.clone();
     blocking("the analysis", move || {
         let wanted: BTreeMap<i64, Vec<String>> = fetched
             .iter()
-            .map(|data| (data.bug.id, data.landings.iter().filter_map(|landing| landing.commit.clone()).collect()))
+            .map(|Fetched { data, landings }| {
+                (data.bug.id, landings.landings.iter().filter_map(|landing| landing.commit.clone()).collect())
+            })
             .collect();
         let history =
             History::build(&settings.repository.path, &settings.repository.main_branch, &settings.history, &wanted)?;
         let configured: BTreeSet<&str> = settings.channels.iter().map(|channel| channel.name.as_str()).collect();
         let analysed = fetched
             .into_par_iter()
-            .map(|data| {
-                let analysis = analysis::analyze(&data, &history, &settings.history);
+            .map(|Fetched { data, landings }| {
+                let analysis = analysis::analyze(&data, &landings, &history, &settings.history);
                 let channels = analysis
                     .pending_channels()
                     .into_iter()

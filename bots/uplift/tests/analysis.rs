@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,7 @@ use shipit_uplift::analysis::{self, Analysis, RequestStatus};
 use shipit_uplift::bugzilla::{Bugzilla, BugzillaSettings};
 use shipit_uplift::form;
 use shipit_uplift::history::{self, History, HistorySettings};
+use shipit_uplift::landing::{self, Repositories};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -59,7 +61,8 @@ async fn analyze(id: i64) -> Analysis {
 
 async fn analyze_on(server: &MockServer, id: i64) -> Analysis {
     let data = client(server, Duration::from_secs(5)).bug_data(id).await.unwrap();
-    analysis::analyze(&data, &History::default(), &HistorySettings::default())
+    let landings = landing::find(&data.comments, &Repositories::default());
+    analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default())
 }
 
 fn roles(analysis: &Analysis, email: &str) -> Vec<String> {
@@ -77,7 +80,7 @@ async fn bug_1139560_reproduces_the_stored_payload() {
     assert_eq!(analysis.in_testsuite, "+");
     assert_eq!(analysis.r_ed_patches, 0);
     assert_eq!(analysis.flags_status["firefox38"], "affected");
-    assert_eq!(analysis.flags_tracking["firefox_relnote"], "---");
+    assert_eq!(analysis.flags_tracking["firefox_esr38"], "---");
     assert!(!analysis.flags_status.contains_key("b2g_2_2"), "only Firefox flags, like the original serializer");
 
     // Stored `versions`: {"aurora +": [8590815], "beta ?": [8590815]}.
@@ -99,7 +102,8 @@ async fn bug_1139560_reproduces_the_stored_payload() {
     let form = &analysis.forms[&beta.form.unwrap()];
     assert_eq!(form.author, comment["author"].as_str().unwrap());
     assert_eq!(form.text, comment["text"].as_str().unwrap());
-    assert_eq!(form.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), comment["time"].as_str().unwrap());
+    let time = form.time.unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    assert_eq!(time, comment["time"].as_str().unwrap());
     assert_eq!(form.title, "Approval Request Comment");
     let titles: Vec<_> = form.sections.iter().filter_map(|section| section.title.as_deref()).collect();
     assert_eq!(
@@ -124,7 +128,7 @@ async fn bug_1139560_reproduces_the_stored_payload() {
     assert_eq!((josh.bugzilla_id, josh.name.as_str()), (241497, "Josh Matthews [:jdm]"));
 
     // Stored `landings.aurora`: "Fri, 10 Apr 2015 23:42:04 GMT".
-    assert_eq!(analysis.landings["aurora"][0].time.to_rfc2822(), "Fri, 10 Apr 2015 23:42:04 +0000");
+    assert_eq!(analysis.landings["aurora"][0].time.unwrap().to_rfc2822(), "Fri, 10 Apr 2015 23:42:04 +0000");
     assert_eq!(
         beta.landing_delta,
         Some((13 * 3600 + 48 * 60 + 29) - 15 * 3600 + 24 * 3600),
@@ -559,12 +563,12 @@ async fn landings_are_mapped_through_the_mapper_or_the_history() {
         .await;
     Mock::given(method("GET")).respond_with(ResponseTemplate::new(404)).mount(&server).await;
     let http = UpstreamClient::new(Duration::from_secs(5), RetryPolicy::default()).unwrap();
-    let mapper = history::Mapper::new(server.uri().parse().unwrap(), http);
+    let mapper = landing::Mapper::new(server.uri().parse().unwrap(), http);
     let bugzilla = MockServer::start().await;
     serve_bug(&bugzilla, 1900001).await;
     let data = client(&bugzilla, Duration::from_secs(5)).bug_data(1900001).await.unwrap();
 
-    let mut landings = data.landings;
+    let mut landings = landing::find(&data.comments, &Repositories::default()).landings;
     mapper.resolve(&mut landings).await.unwrap();
 
     let found: Vec<_> = landings
@@ -595,7 +599,8 @@ async fn the_analysis_lists_the_bug_patches_in_graft_order() {
     let settings =
         HistorySettings { commit_url: Some("https://example.com/{commit}".to_owned()), ..Default::default() };
 
-    let analysis = analysis::analyze(&data, &history, &settings);
+    let landings = landing::find(&data.comments, &Repositories::default());
+    let analysis = analysis::analyze(&data, &landings, &history, &settings);
 
     assert_eq!(analysis.commits, [first.clone(), second]);
     let patch = &analysis.patches[&first];
@@ -620,4 +625,382 @@ fn commits_cited_as_landings_are_patches_even_when_their_message_does_not_name_t
 
     let patches: Vec<&str> = history.patches(1900001).iter().map(|patch| patch.commit.as_str()).collect();
     assert_eq!(patches, [named.as_str(), unnamed.as_str()]);
+}
+
+/// The comments of `forms_comment.json`, one per form wording, by bug.
+fn form_comments() -> BTreeMap<i64, shipit_uplift::bugzilla::Comment> {
+    let page = fixture("forms_comment.json");
+    let bugs = page["bugs"].as_object().unwrap();
+    bugs.iter()
+        .map(|(bug, comments)| (bug.parse().unwrap(), serde_json::from_value(comments["comments"][0].clone()).unwrap()))
+        .collect()
+}
+
+const OLD_AURORA: [&str; 5] = [
+    "Bug caused by (feature/regressing bug #)",
+    "User impact if declined",
+    "Testing completed (on m-c, etc.)",
+    "Risk to taking this patch (and alternatives if risky)",
+    "String or IDL/UUID changes made by this patch",
+];
+const OLD_BETA: [&str; 5] = [
+    "Feature/regressing bug #",
+    "User impact if declined",
+    "Describe test coverage new/current, TreeHerder",
+    "Risks and why",
+    "String/UUID change made/needed",
+];
+const BETA_2016: [&str; 9] = [
+    "Feature/Bug causing the regression",
+    "User impact if declined",
+    "Is this code covered by automated tests?",
+    "Has the fix been verified in Nightly?",
+    "Needs manual test from QE? If yes, steps to reproduce",
+    "List of other uplifts needed for the feature/fix",
+    "Is the change risky?",
+    "Why is the change risky/not risky?",
+    "String changes made/needed",
+];
+const BETA_2018: [&str; 10] = [
+    "Feature/Bug causing the regression",
+    "User impact if declined",
+    "Is this code covered by automated tests?",
+    "Has the fix been verified in Nightly?",
+    "Needs manual test from QE?",
+    "If yes, steps to reproduce",
+    "List of other uplifts needed",
+    "Risk to taking this patch",
+    "Why is the change risky/not risky? (and alternatives if risky)",
+    "String changes made/needed",
+];
+const ESR_2017: [&str; 5] = [
+    "If this is not a sec:{high,crit} bug, please state case for ESR consideration",
+    "User impact if declined",
+    "Fix Landed on Version",
+    "Risk to taking this patch (and alternatives if risky)",
+    "String or UUID changes made by this patch",
+];
+const ESR_2018: [&str; 6] = [
+    "If this is not a sec:{high,crit} bug, please state case for ESR consideration",
+    "User impact if declined",
+    "Fix Landed on Version",
+    "Risk to taking this patch",
+    "Why is the change risky/not risky? (and alternatives if risky)",
+    "String or UUID changes made by this patch",
+];
+const ESR_MARKDOWN: [&str; 5] = [
+    "If this is not a sec:{high,crit} bug, please state case for ESR consideration",
+    "User impact if declined",
+    "Fix Landed on Version",
+    "Risk to taking this patch",
+    "Why is the change risky/not risky? (and alternatives if risky)",
+];
+const BETA_MARKDOWN: [&str; 10] = [
+    "User impact if declined",
+    "Is this code covered by automated tests?",
+    "Has the fix been verified in Nightly?",
+    "Needs manual test from QE?",
+    "If yes, steps to reproduce",
+    "List of other uplifts needed",
+    "Risk to taking this patch",
+    "Why is the change risky/not risky? (and alternatives if risky)",
+    "String changes made/needed",
+    "Is Android affected?",
+];
+
+#[test]
+fn every_form_wording_bugzilla_used_is_split_into_its_questions() {
+    let comments = form_comments();
+    let cases: [(i64, &str, &[&str], Vec<&str>); 11] = [
+        (859425, "Approval Request Comment", &[], OLD_AURORA.to_vec()),
+        (909494, "Approval Request Comment", &[], OLD_AURORA.to_vec()),
+        (1230065, "Approval Request Comment for 46", &[], OLD_BETA.to_vec()),
+        (1283017, "Approval Request Comment", &[], OLD_BETA.to_vec()),
+        (1270916, "Approval Request Comment", &[], BETA_2016.to_vec()),
+        (1321299, "Approval Request Comment", &[], BETA_2016.to_vec()),
+        (1510281, "Beta/Release Uplift Approval Request", &[], BETA_2018.to_vec()),
+        (1900020, "Approval Request Comment", &[], ESR_2017.to_vec()),
+        (1900021, "ESR Uplift Approval Request", &[], ESR_2018.to_vec()),
+        (1900022, "Approval Request Comment", &["Approval Request Comment"], [OLD_BETA, OLD_BETA].concat()),
+        (1884552, "ESR Uplift Approval Request", &["Beta/Release Uplift Approval Request"], {
+            [ESR_MARKDOWN.as_slice(), BETA_MARKDOWN.as_slice()].concat()
+        }),
+    ];
+    assert_eq!(comments.len(), cases.len(), "one case per comment of the fixture");
+    for (bug, title, later_titles, questions) in cases {
+        let parsed = form::parse(&comments[&bug], "https://bugzilla.mozilla.org");
+        assert_eq!(parsed.title, title, "bug {bug}");
+        assert_eq!(parsed.later_titles, later_titles, "bug {bug}");
+        let found: Vec<&str> = parsed.sections.iter().filter_map(|section| section.title.as_deref()).collect();
+        assert_eq!(found, questions, "bug {bug}");
+        for section in &parsed.sections {
+            let text = section.text.to_lowercase();
+            assert!(!text.contains("approval request"), "bug {bug}: a title in an answer: {section:?}");
+            let question_inside = form::PLAIN_QUESTIONS.iter().any(|question| text.contains(&format!("\n{question}:")));
+            assert!(!question_inside, "bug {bug}: a question in an answer: {section:?}");
+        }
+    }
+}
+
+#[test]
+fn the_esr_form_of_2016_and_2017_asks_for_the_risk_and_the_case_for_esr() {
+    let comments = form_comments();
+    let parsed = form::parse(&comments[&1900020], "https://bugzilla.mozilla.org");
+
+    let answer = |question: &str| parsed.sections.iter().find(|section| section.title.as_deref() == Some(question));
+    let case = answer(ESR_2017[0]).unwrap();
+    assert_eq!(case.text, "sec-moderate, but a top crash on ESR.");
+    assert_eq!(answer("Fix Landed on Version").unwrap().text, "54", "the risk is not merged into the version");
+    let risk = answer("Risk to taking this patch (and alternatives if risky)").unwrap();
+    assert_eq!(risk.text, "Medium: the printing code differs on ESR 52.");
+    assert!(risk.risky, "a medium risk is checked");
+    let untitled: Vec<_> = parsed.sections.iter().filter(|section| section.title.is_none()).collect();
+    assert_eq!(untitled.len(), 1);
+    assert_eq!(untitled[0].text, "Comment on attachment 8900020\nFix the crash.", "only the text before the title");
+}
+
+#[test]
+fn a_comment_with_two_forms_keeps_each_title_out_of_the_answers_and_fits_both_channels() {
+    let comments = form_comments();
+    let twice = form::parse(&comments[&1900022], "https://bugzilla.mozilla.org");
+    let forms: Vec<usize> = twice.sections.iter().filter(|section| section.title.is_some()).map(|s| s.form).collect();
+    assert_eq!(forms, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    let strings = twice.sections.iter().find(|section| section.key == "string-uuid-change-made-needed").unwrap();
+    assert_eq!(strings.text, "None", "the second title is not an answer");
+    assert_eq!(twice.html.matches("<h1 class=\"form-title\">Approval Request Comment</h1>").count(), 1);
+
+    // An ESR form then a Beta/Release one (bug 1884552): the comment is the form of both requests.
+    let both = [comments[&1884552].clone()];
+    assert_eq!(form::find(&both, "beta", None).map(|comment| comment.id), Some(both[0].id));
+    assert_eq!(form::find(&both, "esr115", None).map(|comment| comment.id), Some(both[0].id));
+    assert_eq!(form::titles(&both[0].text), ["ESR Uplift Approval Request", "Beta/Release Uplift Approval Request"]);
+}
+
+#[tokio::test]
+async fn a_request_converted_to_another_channel_keeps_its_requester_and_wait() {
+    let analysis = analyze(1900010).await;
+
+    let beta = &analysis.requests["beta"];
+    assert_eq!((beta.status, beta.accepted), (RequestStatus::Granted, true));
+    assert_eq!(beta.converted_from.as_deref(), Some("aurora"));
+    assert_eq!(beta.requester.as_deref(), Some("dev@example.com"), "who asked for aurora");
+    assert_eq!(beta.requested_at, Some("2016-08-10T09:00:00Z".parse().unwrap()));
+    assert_eq!(beta.reviewer.as_deref(), Some("relman@example.com"));
+    assert_eq!(beta.response_delta, Some(14 * 3600), "the real wait, not 0");
+    assert_eq!(beta.form, Some(19000102), "the form posted with the aurora request");
+    assert!(!analysis.requests.contains_key("aurora"), "the aurora flag is gone");
+    assert_eq!(roles(&analysis, "dev@example.com"), ["assignee", "author", "creator", "uplift_author"]);
+    assert_eq!(roles(&analysis, "relman@example.com"), ["uplift_reviewer"]);
+}
+
+#[tokio::test]
+async fn links_to_other_repositories_are_listed_as_ignored_not_taken_as_landings() {
+    let server = MockServer::start().await;
+    serve_bug(&server, 1900011).await;
+    let data = client(&server, Duration::from_secs(5)).bug_data(1900011).await.unwrap();
+    let firefox = Repositories::new(["https://github.com/mozilla-firefox/firefox.git"]);
+
+    let landings = landing::find(&data.comments, &firefox);
+    let analysis = analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default());
+
+    let cited = |channel: &str| -> Vec<String> {
+        analysis.landings[channel]
+            .iter()
+            .map(|landing| format!("{} {}", landing.repository, landing.revision))
+            .collect()
+    };
+    assert_eq!(analysis.landings.keys().collect::<Vec<_>>(), ["nightly", "unknown"]);
+    assert_eq!(cited("nightly"), ["integration/autoland aaaaaaaaaaaa"]);
+    assert_eq!(cited("unknown"), ["mozilla/gecko-dev cccccccccccccccccccccccccccccccccccccccc"], "a known mirror");
+    let ignored: Vec<(i64, &str)> =
+        analysis.ignored_links.iter().map(|link| (link.comment, link.url.as_str())).collect();
+    assert_eq!(
+        ignored,
+        [
+            (1, "https://github.com/servo/servo/commit/0123456789abcdef0123456789abcdef01234567"),
+            (2, "https://hg.mozilla.org/try/rev/bbbbbbbbbbbb"),
+            (5, "https://hg.mozilla.org/comm-central/rev/dddddddddddd"),
+        ]
+    );
+    assert_eq!(analysis.ignored_link_count, None, "nothing was cut");
+
+    // Another repository configured: only its own links land.
+    let servo = landing::find(&data.comments, &Repositories::new(["https://github.com/servo/servo/commit/{commit}"]));
+    let revisions: Vec<&str> = servo.landings.iter().map(|landing| landing.revision.as_str()).collect();
+    assert_eq!(revisions, ["0123456789abcdef0123456789abcdef01234567"]);
+    assert_eq!(servo.ignored.len(), 4);
+}
+
+#[tokio::test]
+async fn only_firefox_version_fields_are_version_flags() {
+    for id in [1139560, 1306465] {
+        let analysis = analyze(id).await;
+        let fields: Vec<&String> = analysis.flags_tracking.keys().chain(analysis.flags_status.keys()).collect();
+        assert!(!fields.is_empty());
+        for field in fields {
+            let version = field.strip_prefix("firefox_esr").or(field.strip_prefix("firefox")).unwrap_or_default();
+            assert!(!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()), "bug {id}: {field}");
+        }
+    }
+    let analysis = analyze(1306465).await;
+    assert_eq!(
+        analysis.flags_tracking.keys().collect::<Vec<_>>(),
+        ["firefox49", "firefox50", "firefox51", "firefox52", "firefox_esr45"]
+    );
+    assert!(!analysis.flags_tracking.contains_key("firefox_relnote"));
+}
+
+/// Bugzilla's `GET /rest/user`: error 51 as soon as one of the names is unknown.
+struct Users {
+    known: Value,
+}
+
+impl Respond for Users {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let known = self.known["users"].as_array().unwrap();
+        let mut found = Vec::new();
+        for (_, name) in request.url.query_pairs().filter(|(key, _)| key == "names") {
+            match known.iter().find(|user| user["name"] == *name) {
+                Some(user) => found.push(user.clone()),
+                None => return ResponseTemplate::new(400).set_body_json(fixture("error_user_not_found.json")),
+            }
+        }
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({ "users": found }))
+    }
+}
+
+#[tokio::test]
+async fn odd_fields_are_read_as_absent_and_listed_without_losing_the_bug() {
+    let id = 1900012;
+    let server = MockServer::start().await;
+    for (route, file) in [
+        (format!("/rest/bug/{id}"), format!("bug_{id}.json")),
+        (format!("/rest/bug/{id}/attachment"), format!("bug_{id}_attachment.json")),
+        (format!("/rest/bug/{id}/comment"), format!("bug_{id}_comment.json")),
+        (format!("/rest/bug/{id}/history"), format!("bug_{id}_history.json")),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(200).set_body_json(fixture(&file)))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/rest/user"))
+        .respond_with(Users { known: fixture(&format!("user_{id}.json")) })
+        .mount(&server)
+        .await;
+
+    let analysis = analyze_on(&server, id).await;
+
+    let absent = |field: &str| analysis.absent.get(field).map(|absent| (absent.count, absent.of.clone()));
+    assert_eq!(
+        absent("flag.setter"),
+        Some((
+            2,
+            vec![
+                "flag 800001 (in-testsuite+) on the bug".to_owned(),
+                "flag 900001 (approval-mozilla-beta?) on attachment 8400001".to_owned()
+            ]
+        ))
+    );
+    assert_eq!(absent("attachment.creator"), Some((1, vec!["attachment 8400001".to_owned()])));
+    assert_eq!(absent("comment.time"), Some((1, vec!["comment 1".to_owned()])));
+    assert_eq!(absent("user"), Some((1, vec!["gone@example.com".to_owned()])), "Bugzilla's error 51");
+    let (count, unreadable) = absent("unreadable").unwrap();
+    assert_eq!(count, 1);
+    assert!(unreadable[0].starts_with("attachment 8400099: "), "{unreadable:?}");
+
+    let beta = &analysis.requests["beta"];
+    assert_eq!(beta.status, RequestStatus::Pending);
+    assert_eq!(beta.requester.as_deref(), Some("dev@example.com"), "from the history, the flag has no setter");
+    let form = &analysis.forms[&beta.form.unwrap()];
+    assert_eq!((form.time, form.sections.len()), (None, 6), "a form without a time is still the form");
+    assert_eq!(analysis.in_testsuite, "+");
+    assert_eq!(roles(&analysis, "dev@example.com"), ["assignee", "author", "creator", "uplift_author"], "attacher");
+    assert_eq!(analysis.users.len(), 1, "the unknown reviewer has no user");
+}
+
+#[tokio::test]
+async fn a_bug_whose_own_fields_cannot_be_read_fails() {
+    let server = MockServer::start().await;
+    serve_bug(&server, 1900001).await;
+    Mock::given(method("GET"))
+        .and(path("/rest/bug/1900013"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("bug_unreadable.json")))
+        .mount(&server)
+        .await;
+    for page in ["attachment", "comment", "history"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/rest/bug/1900013/{page}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(fixture(&format!("bug_1900001_{page}.json"))))
+            .mount(&server)
+            .await;
+    }
+
+    let error = client(&server, Duration::from_secs(5)).bug_data(1900013).await.unwrap_err();
+
+    let Error::Bugzilla { detail, .. } = &error else { panic!("{error:?}") };
+    assert!(detail.contains("missing field `id`"), "{detail}");
+}
+
+#[tokio::test]
+async fn landings_are_capped_per_channel_with_their_count() {
+    let id = 1900001;
+    let server = MockServer::start().await;
+    serve_bug(&server, id).await;
+    // The same bug with 120 more nightly landings and 60 links to another repository, the way a
+    // long-lived bug collects them.
+    let mut page = fixture(&format!("bug_{id}_comment.json"));
+    let comments = page["bugs"][id.to_string()]["comments"].as_array_mut().unwrap();
+    let template = comments[2].clone();
+    for n in 0..180_i64 {
+        let mut comment = template.clone();
+        comment["id"] = (19100000 + n).into();
+        comment["count"] = (9 + n).into();
+        comment["time"] = format!("2025-07-{:02}T{:02}:00:00Z", 1 + n / 24, n % 24).into();
+        comment["text"] = match n {
+            0..120 => format!("https://hg.mozilla.org/mozilla-central/rev/{:012x}", 0xabc000 + n),
+            _ => format!("https://github.com/example/other/commit/{:040x}", n),
+        }
+        .into();
+        comments.push(comment);
+    }
+    let server_long = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/rest/bug/{id}/comment")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&server_long)
+        .await;
+    serve_bug(&server_long, id).await;
+
+    let short = analyze_on(&server, id).await;
+    let long = analyze_on(&server_long, id).await;
+
+    let nightly = &long.landings["nightly"];
+    assert_eq!(nightly.len(), analysis::MAX_LANDINGS);
+    assert_eq!(long.landing_counts["nightly"], 2 + 120);
+    assert_eq!(nightly.last().unwrap().revision, format!("{:012x}", 0xabc000 + 119), "the newest are kept");
+    assert_eq!(long.landings["beta"].len(), 1);
+    assert!(!long.landing_counts.contains_key("beta"), "only channels that were cut have a count");
+    assert_eq!(long.requests["beta"].landing_delta, short.requests["beta"].landing_delta, "from the first landing");
+    assert_eq!((long.ignored_links.len(), long.ignored_link_count), (analysis::MAX_LANDINGS, Some(60)));
+    assert!(short.landing_counts.is_empty());
+}
+
+#[tokio::test]
+async fn a_bug_the_new_fields_do_not_concern_serialises_without_them() {
+    let analysis = analyze(1900001).await;
+    let json = serde_json::to_value(&analysis).unwrap();
+
+    for field in ["absent", "ignored_links", "ignored_link_count", "landing_counts"] {
+        assert!(json.get(field).is_none(), "{field}: its hash is the one it had before these fields");
+    }
+    for request in json["requests"].as_object().unwrap().values() {
+        assert!(request.get("converted_from").is_none());
+    }
+    for form in json["forms"].as_object().unwrap().values() {
+        assert!(form.get("later_titles").is_none());
+        assert!(form["sections"].as_array().unwrap().iter().all(|section| section.get("form").is_none()));
+    }
 }

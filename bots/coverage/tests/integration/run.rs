@@ -142,7 +142,6 @@ async fn a_run_merges_the_best_tasks_uploads_every_report_and_lists_what_is_miss
     let (taskcluster_server, pushlog_server, app) = (taskcluster().await, pushlog().await, TestApp::spawn().await);
     let cache = tempfile::tempdir().unwrap();
     let config = RunConfig {
-        taskcluster_root_url: format!("{}/", taskcluster_server.uri()).parse().unwrap(),
         hgmo_url: format!("{}/", pushlog_server.uri()).parse().unwrap(),
         cache_dir: cache.path().to_owned(),
         download_concurrency: 4,
@@ -150,7 +149,7 @@ async fn a_run_merges_the_best_tasks_uploads_every_report_and_lists_what_is_miss
     };
     let token = app.token(&["project:shipit:coverage/manage"]).await;
     let api = ApiClient::new(format!("{}/", app.base_url).parse().unwrap(), Some(SecretString::from(token)), http());
-    let taskcluster = Taskcluster::new(config.taskcluster_root_url.clone(), http());
+    let taskcluster = Taskcluster::new(format!("{}/", taskcluster_server.uri()).parse().unwrap(), http());
     let context = RunContext { config: &config, taskcluster: &taskcluster, http: &http(), api: &api };
 
     let summary = run(&context, "mozilla-central", Some(REVISION)).await.unwrap();

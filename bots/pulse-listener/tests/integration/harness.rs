@@ -13,11 +13,12 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use secrecy::SecretString;
 use shipit_api::testing::TestApp;
-use shipit_pulse_listener::config::{BrokerConfig, DeliveryConfig, TaskclusterConfig};
+use shipit_pulse_listener::config::{BrokerConfig, DeliveryConfig};
 use shipit_pulse_listener::{Listener, ListenerConfig, RuleConfig, RuleKind, Stats, Upstreams};
 use shipit_shared::api_client::ApiClient;
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::{Runner, TaskclusterRunnerConfig};
+use shipit_shared::settings::TaskclusterSettings;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wiremock::MockServer;
@@ -113,7 +114,7 @@ impl Harness {
                 reconnect_initial_ms: 100,
                 reconnect_max_ms: 1_000,
             },
-            taskcluster: TaskclusterConfig::default(),
+            taskcluster: TaskclusterSettings::default(),
             api: Default::default(),
             listen: None,
             delivery: DeliveryConfig { requeue_initial_ms: 50, requeue_max_ms: 200, max_attempts: 10 },

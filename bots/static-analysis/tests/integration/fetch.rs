@@ -2,6 +2,10 @@
 //! next ones, from a local bare repository standing for the remote.
 
 use std::path::Path;
+use std::time::Duration;
+
+use shipit_shared::bot::Context;
+use shipit_shared::http::{RetryPolicy, UpstreamClient};
 
 use shipit_shared::testing::git;
 use shipit_static_analysis::analyzers::AnalyzerOverrides;
@@ -22,12 +26,13 @@ fn push(repo: &TestRepo, remote: &str) {
     git(repo.path(), &["push", "--quiet", "--force", remote, "HEAD:refs/heads/main"]);
 }
 
-fn flake8_only() -> Settings {
+fn flake8_only() -> Context<Settings> {
     let mut settings = Settings::default();
     for name in ["clang_tidy", "clang_format", "cppcheck", "shellcheck"] {
         settings.analyzers.insert(name.into(), AnalyzerOverrides { enabled: Some(false), ..Default::default() });
     }
-    settings
+    let http = UpstreamClient::new(Duration::from_secs(30), RetryPolicy::default()).unwrap();
+    Context::unrecorded("static-analysis", settings, http, None)
 }
 
 fn request(cache: &Path, url: &str, base: &str, head: &str) -> CheckRequest {
@@ -41,6 +46,7 @@ fn request(cache: &Path, url: &str, base: &str, head: &str) -> CheckRequest {
         diff: None,
         reproduce: String::new(),
         fetch: Some(url.to_owned()),
+        repository_name: None,
     }
 }
 

@@ -1,9 +1,14 @@
 //! Before/after across runs, against a real ShipIt API: issues that an earlier run recorded as
 //! present at base are not published again by a run without `--before-after`.
 
+use std::time::Duration;
+
 use secrecy::SecretString;
 use shipit_api::testing::TestApp;
+use shipit_shared::api_client::ApiClient;
 use shipit_shared::api_types::static_analysis::DiffIssues;
+use shipit_shared::bot::Context;
+use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_static_analysis::analyzers::AnalyzerOverrides;
 use shipit_static_analysis::bot::{self, CheckRequest, Source};
 use shipit_static_analysis::config::Settings;
@@ -16,20 +21,30 @@ const OLD: &str =
     "def old():\n    a = 1\n    b = 2\n    c = 3\n    d = 4\n    e = 5\n    return undefined_a + a + b + c + d + e\n";
 const NEW: &str = "\n\ndef new():\n    y=2\n    return y\n";
 
-fn settings(app: Option<(&TestApp, String)>) -> Settings {
+fn settings(app: Option<(&TestApp, String)>) -> Context<Settings> {
     let mut settings = Settings::default();
     for name in ["clang_tidy", "clang_format", "cppcheck", "shellcheck"] {
         settings.analyzers.insert(name.into(), AnalyzerOverrides { enabled: Some(false), ..Default::default() });
     }
-    if let Some((app, token)) = app {
-        settings.api.url = Some(format!("{}/", app.base_url).parse().unwrap());
-        settings.api.token = Some(SecretString::from(token));
-        settings.api.repository = Some("mozilla-central".into());
-    }
-    settings
+    let http = UpstreamClient::new(Duration::from_secs(30), RetryPolicy::default()).unwrap();
+    let api = app.map(|(app, token)| {
+        ApiClient::new(format!("{}/", app.base_url).parse().unwrap(), Some(SecretString::from(token)), http.clone())
+    });
+    Context::unrecorded("static-analysis", settings, http, api)
 }
 
 fn request(repo: &TestRepo, base: &str, head: &str, before_after: bool, diff: (i64, i64)) -> CheckRequest {
+    request_in(repo, "mozilla-central", base, head, before_after, diff)
+}
+
+fn request_in(
+    repo: &TestRepo,
+    repository: &str,
+    base: &str,
+    head: &str,
+    before_after: bool,
+    diff: (i64, i64),
+) -> CheckRequest {
     CheckRequest {
         repository: repo.path().to_owned(),
         base: Some(base.to_owned()),
@@ -40,6 +55,7 @@ fn request(repo: &TestRepo, base: &str, head: &str, before_after: bool, diff: (i
         diff: Some(diff),
         reproduce: String::new(),
         fetch: None,
+        repository_name: Some(repository.to_owned()),
     }
 }
 
@@ -119,12 +135,12 @@ async fn known_issues_are_per_repository() {
     let head = repo.commit(&[("a.py", "import os\nprint(undefined_a)\ny=2\n")]);
     let app = TestApp::spawn().await;
     let token = app.token(&["project:shipit:*"]).await;
-    let mut settings = settings(Some((&app, token)));
+    let settings = settings(Some((&app, token)));
     bot::check(&settings, &request(&repo, &base, &head, true, (1, 50))).await.unwrap();
 
     let same = bot::check(&settings, &request(&repo, &base, &head, false, (2, 51))).await.unwrap();
-    settings.api.repository = Some("another-repository".into());
-    let other = bot::check(&settings, &request(&repo, &base, &head, false, (3, 52))).await.unwrap();
+    let other =
+        bot::check(&settings, &request_in(&repo, "another-repository", &base, &head, false, (3, 52))).await.unwrap();
 
     assert_eq!((published(&same), same.analysis.known), (vec![(3, "E225".to_owned())], 1));
     assert_eq!(published(&other), [(2, "F821".to_owned()), (3, "E225".to_owned())]);

@@ -2,16 +2,22 @@
 //! diff is fetched and analyzed, the issues recorded, the comments posted once.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shipit_api::testing::TestApp;
+use shipit_shared::api_client::ApiClient;
 use shipit_shared::api_types::RunPage;
 use shipit_shared::api_types::static_analysis::DiffIssues;
+use shipit_shared::bot::{Context, Exit, execute};
+use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_static_analysis::analyzers::AnalyzerOverrides;
-use shipit_static_analysis::bot::{self, CheckRequest, Source};
+use shipit_static_analysis::bot::{self, CheckRequest, Source, StaticAnalysisBot};
 use shipit_static_analysis::config::Settings;
+use shipit_static_analysis::report::Format;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -102,17 +108,30 @@ async fn conduit(raw_diff: String) -> (MockServer, Conduit) {
     (server, conduit)
 }
 
-fn settings(server: &MockServer, app: &TestApp, token: String) -> Settings {
+fn settings(server: &MockServer, app: &TestApp, token: String) -> Context<Settings> {
     let mut settings = Settings::default();
     for name in ["clang_tidy", "clang_format", "cppcheck", "shellcheck"] {
         settings.analyzers.insert(name.into(), AnalyzerOverrides { enabled: Some(false), ..Default::default() });
     }
     settings.phabricator.url = Some(format!("{}/api/", server.uri()).parse().unwrap());
     settings.phabricator.api_token = Some(SecretString::from("api-secret"));
-    settings.api.url = Some(format!("{}/", app.base_url).parse().unwrap());
-    settings.api.token = Some(SecretString::from(token));
-    settings.api.repository = Some("mozilla-central".into());
-    settings
+    let http = UpstreamClient::new(Duration::from_secs(30), RetryPolicy::default()).unwrap();
+    let api =
+        ApiClient::new(format!("{}/", app.base_url).parse().unwrap(), Some(SecretString::from(token)), http.clone());
+    Context::unrecorded("static-analysis", settings, http, Some(api))
+}
+
+/// The same settings as a configuration file, for the bot kit.
+fn config_file(directory: &Path, server: &MockServer, app: &TestApp, token: &str) -> std::path::PathBuf {
+    let mut text = String::new();
+    for name in ["clang_tidy", "clang_format", "cppcheck", "shellcheck"] {
+        text.push_str(&format!("[analyzers.{name}]\nenabled = false\n"));
+    }
+    text.push_str(&format!("[phabricator]\nurl = \"{}/api/\"\napi_token = \"api-secret\"\n", server.uri()));
+    text.push_str(&format!("[api]\nurl = \"{}/\"\ntoken = \"{token}\"\n", app.base_url));
+    let path = directory.join("shipit.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 fn request(repo: &TestRepo, base: &str) -> CheckRequest {
@@ -126,6 +145,7 @@ fn request(repo: &TestRepo, base: &str) -> CheckRequest {
         diff: None,
         reproduce: "static-analysis-bot check --phabricator-diff 42".into(),
         fetch: None,
+        repository_name: Some("mozilla-central".into()),
     }
 }
 
@@ -176,11 +196,32 @@ async fn a_diff_is_analyzed_recorded_and_commented_once() {
     let issues: DiffIssues =
         app.client.get(app.url("/static-analysis/diffs/42/issues")).send().await.unwrap().json().await.unwrap();
     assert_eq!((issues.revision_id, issues.repository.as_str(), issues.issues.len()), (51, "mozilla-central", 3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bot_records_its_run_and_writes_its_report() {
+    let repo = TestRepo::new();
+    let base = repo.commit(&[("a.py", "import os\n")]);
+    let head = repo.commit(&[("a.py", "import os\ny=2\n")]);
+    let patch = String::from_utf8(repo.diff(&base, &head)).unwrap();
+    let (server, _conduit) = conduit(patch.trim_end().to_owned()).await;
+    let app = TestApp::spawn().await;
+    let token = app.token(&["project:shipit:runs/manage", "project:shipit:static-analysis/manage"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let output = work.path().join("report.json");
+    let bot = StaticAnalysisBot { request: request(&repo, &base), format: Format::Json, output: Some(output.clone()) };
+
+    let exit = execute(bot, Some(&config_file(work.path(), &server, &app, &token)), None).await;
+
+    assert_eq!(exit, Exit::Succeeded);
+    let report: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+    assert_eq!(report["files"], json!(["a.py"]));
     let runs: RunPage =
         app.client.get(app.url("/runs?bot=static-analysis")).send().await.unwrap().json().await.unwrap();
-    let statuses: Vec<&str> = runs.runs.iter().map(|run| run.status.as_str()).collect();
-    assert_eq!(statuses, ["succeeded", "succeeded"]);
-    assert_eq!(runs.runs[0].counts["publishable"], 2);
+    let statuses: Vec<(&str, &str)> = runs.runs.iter().map(|run| (run.status.as_str(), run.trigger.as_str())).collect();
+    assert_eq!(statuses, [("succeeded", "pulse")]);
+    assert_eq!(runs.runs[0].counts["publishable"], 1);
+    assert_eq!(runs.runs[0].parameters["phabricator_diff"], 42);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -208,12 +249,14 @@ async fn a_failed_analysis_closes_its_run_as_failed() {
     let (server, _conduit) = conduit(recorded["result"].as_str().unwrap().to_owned()).await;
     let app = TestApp::spawn().await;
     let token = app.token(&["project:shipit:*"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let bot = StaticAnalysisBot { request: request(&repo, &base), format: Format::Json, output: None };
 
-    let error = bot::check(&settings(&server, &app, token), &request(&repo, &base)).await.unwrap_err();
+    let exit = execute(bot, Some(&config_file(work.path(), &server, &app, &token)), None).await;
 
-    assert!(error.to_string().starts_with("the patch does not apply"), "{error}");
+    assert_eq!(exit, Exit::Failed);
     let runs: RunPage =
         app.client.get(app.url("/runs?bot=static-analysis")).send().await.unwrap().json().await.unwrap();
     assert_eq!(runs.runs[0].status.as_str(), "failed");
-    assert!(runs.runs[0].error_summary.as_deref().unwrap().contains("does not apply"));
+    assert!(runs.runs[0].error_summary.as_deref().unwrap().starts_with("the patch does not apply"));
 }

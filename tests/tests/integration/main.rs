@@ -1,0 +1,3 @@
+//! The tests that cross crates or binaries, in one test binary.
+
+mod kit;
