@@ -23,3 +23,5 @@ EXPOSE 8000
 HEALTHCHECK CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8000"]
 ENTRYPOINT ["shipit-api"]
 CMD ["serve"]
+# The binary is PID 1 and drains on SIGTERM (closing its run, or finishing its requests).
+STOPSIGNAL SIGTERM

@@ -23,3 +23,5 @@ COPY --from=build /bot /usr/local/bin/bot
 USER bot
 WORKDIR /app
 ENTRYPOINT ["bot"]
+# The binary is PID 1 and drains on SIGTERM (closing its run, or finishing its requests).
+STOPSIGNAL SIGTERM

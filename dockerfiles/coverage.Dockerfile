@@ -19,3 +19,5 @@ WORKDIR /app
 VOLUME /cache
 ENV SHIPIT_CACHE_DIR=/cache
 ENTRYPOINT ["coverage-bot"]
+# The binary is PID 1 and drains on SIGTERM (closing its run, or finishing its requests).
+STOPSIGNAL SIGTERM

@@ -26,3 +26,5 @@ ENV SHIPIT_LISTEN=0.0.0.0:8081
 EXPOSE 8081
 ENTRYPOINT ["pulse-listener"]
 CMD ["run"]
+# The binary is PID 1 and drains on SIGTERM (closing its run, or finishing its requests).
+STOPSIGNAL SIGTERM

@@ -23,3 +23,5 @@ WORKDIR /app
 # No entrypoint: the hook runs the bot, which clones or fetches the repository named by
 # REPOSITORY_URL (`--fetch`) into /cache/repo with git before the analysis.
 CMD ["static-analysis-bot", "--help"]
+# The binary is PID 1 and drains on SIGTERM (closing its run, or finishing its requests).
+STOPSIGNAL SIGTERM

@@ -21,3 +21,5 @@ USER bot
 WORKDIR /app
 VOLUME /cache
 ENTRYPOINT ["uplift-bot"]
+# The binary is PID 1 and drains on SIGTERM (closing its run, or finishing its requests).
+STOPSIGNAL SIGTERM

@@ -54,15 +54,21 @@ ensure_postgres_installed() {
     fi
 }
 
-# The analyzers the static-analysis bot runs, and its tests with it: command and Debian package.
-ensure_analyzers_installed() {
+# Installs the Debian packages of the programs missing among `command:package` pairs.
+ensure_programs_installed() {
     local missing=() pair
-    for pair in clang-tidy:clang-tidy clang-format:clang-format cppcheck:cppcheck flake8:flake8 shellcheck:shellcheck; do
+    for pair in "$@"; do
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
     done
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}"
     fi
+}
+
+# The analyzers the static-analysis bot runs, and its tests with it.
+ensure_analyzers_installed() {
+    ensure_programs_installed clang-tidy:clang-tidy clang-format:clang-format cppcheck:cppcheck \
+        flake8:flake8 shellcheck:shellcheck
 }
 
 # The pulse listener's tests use a real RabbitMQ on 127.0.0.1:5672 (guest/guest).
@@ -80,4 +86,34 @@ ensure_rabbitmq_running() {
     say "starting RabbitMQ"
     PATH="$PATH:/usr/sbin" run_as_root rabbitmq-server -detached
     PATH="$PATH:/usr/sbin" run_as_root rabbitmqctl await_startup >/dev/null
+}
+
+# GET of a URL on this machine (http://127.0.0.1:PORT/…), body on stdout: curl when installed,
+# bash's /dev/tcp otherwise (a fresh machine may have no curl).
+http_get() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS "$1"
+        return
+    fi
+    local rest=${1#http://} host port path
+    host=${rest%%/*}
+    path=/${rest#*/}
+    port=${host##*:}
+    host=${host%%:*}
+    exec 3<>"/dev/tcp/$host/$port"
+    printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$host" >&3
+    sed '1,/^\r$/d' <&3
+    exec 3<&-
+}
+
+# Waits until the API at $1 answers its heartbeat, for at most $2 seconds.
+wait_for_api() {
+    local _
+    for _ in $(seq 1 "$2"); do
+        if http_get "$1/__lbheartbeat__" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 1
+    done
+    return 1
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Loads the sample data into a running API: one real run of the coverage, uplift and
+# static-analysis bots on the inputs of fixtures/sample (recorded upstream answers replayed from
+# files, a repository made by fixtures/sample/make-repository.sh, a patch). Each run is labelled
+# with the parameter SAMPLE. Nothing is loaded again when the API holds sample runs already.
+#
+# Usage: scripts/sample.sh API_URL TOKEN BIN_DIR   (the token needs project:shipit:*)
+# The repository and the artifact cache go to SHIPIT_SAMPLE_DIR (default .shipit/sample).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+api=${1%/}
+token=$2
+bin=$3
+work=${SHIPIT_SAMPLE_DIR:-.shipit/sample}
+revision=b2a9a4bb5c94de179ae7a3f52fde58c0e2897498
+
+if http_get "$api/runs?limit=200" | grep -q '"SAMPLE"'; then
+    say "the sample data is loaded already"
+    exit 0
+fi
+say "loading the sample data (fixtures/sample)"
+mkdir -p "$work"
+bash fixtures/sample/make-repository.sh "$work/repository"
+export SHIPIT_API__URL="$api/" SHIPIT_API__TOKEN="$token"
+export SHIPIT_CACHE_DIR="$work/coverage-cache" SHIPIT_REPOSITORY__PATH="$work/repository"
+"$bin/coverage-bot" run --config fixtures/sample/coverage.toml --repository mozilla-central --revision "$revision"
+"$bin/uplift-bot" --config fixtures/sample/uplift.toml run --report "$work/graft-failures.md"
+"$bin/static-analysis-bot" --config fixtures/sample/static-analysis.toml check --repo "$work/repository" \
+    --base main --patch fixtures/sample/static-analysis.patch --diff-id 1 --revision-id 1 \
+    --repository-name sample --format markdown --output "$work/static-analysis.md"
+say "sample data loaded: $api/runs"

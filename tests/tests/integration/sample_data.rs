@@ -1,0 +1,90 @@
+//! The first run a new user sees: `scripts/sample.sh` runs the real bot binaries on the sample
+//! inputs against an API, which then holds a succeeded run of each and data on every read route;
+//! a second load adds nothing.
+
+use std::process::Command;
+
+use serde_json::Value;
+use shipit_api::testing::TestApp;
+use shipit_system_tests::{binary_dir, workspace_root};
+
+fn load(app: &TestApp, token: &str, work: &std::path::Path) {
+    let output = Command::new("bash")
+        .arg(workspace_root().join("scripts/sample.sh"))
+        .args([&app.base_url, token, &binary_dir().display().to_string()])
+        .env("SHIPIT_SAMPLE_DIR", work)
+        .env("SHIPIT_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "sample.sh failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn get(app: &TestApp, path: &str) -> Value {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
+    let app = TestApp::spawn().await;
+    let token = app.token(&["project:shipit:*"]).await;
+    let work = tempfile::tempdir().unwrap();
+
+    let (app_ref, token_ref, work_path) = (&app, token.clone(), work.path().to_owned());
+    tokio::task::block_in_place(|| load(app_ref, &token_ref, &work_path));
+
+    let runs = get(&app, "/runs").await;
+    let mut seen: Vec<(String, String)> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| {
+            assert_eq!(run["parameters"]["SAMPLE"], "recorded upstream answers", "{run}");
+            (run["bot"].as_str().unwrap().to_owned(), run["status"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    seen.sort();
+    let expected: Vec<(String, String)> = ["coverage", "static-analysis", "uplift"]
+        .iter()
+        .map(|bot| ((*bot).to_owned(), "succeeded".to_owned()))
+        .collect();
+    assert_eq!(seen, expected);
+
+    let latest = get(&app, "/coverage/latest?repository=mozilla-central").await;
+    assert_eq!(latest[0]["revision"], "b2a9a4bb5c94de179ae7a3f52fde58c0e2897498", "{latest}");
+    let filters = get(&app, "/coverage/filters?repository=mozilla-central").await;
+    assert_eq!(filters["suites"].as_array().unwrap().len(), 3, "{filters}");
+    let root =
+        get(&app, "/coverage/path?repository=mozilla-central&changeset=b2a9a4bb5c94de179ae7a3f52fde58c0e2897498&path=")
+            .await;
+    assert!(root["linesTotal"].as_u64().unwrap() > 0, "{root}");
+    let channels = get(&app, "/uplift/channels").await;
+    let counts: Vec<(&str, i64)> = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|channel| (channel["name"].as_str().unwrap(), channel["bug_count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("beta", 2), ("esr140", 1), ("release", 1)]);
+    let bugs = get(&app, "/uplift/bugs").await;
+    let grafts: Vec<bool> = bugs
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|bug| bug["grafts"].as_array().unwrap().iter().map(|graft| graft["success"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(grafts.iter().filter(|success| !**success).count(), 1, "the esr140 conflict: {bugs}");
+    let issues = get(&app, "/static-analysis/diffs/1/issues").await;
+    assert_eq!(issues["issues"].as_array().unwrap().len(), 4, "{issues}");
+
+    tokio::task::block_in_place(|| load(&app, &token, work.path()));
+
+    let again = get(&app, "/runs").await;
+    assert_eq!(again["runs"].as_array().unwrap().len(), 3, "a second load adds nothing");
+}
