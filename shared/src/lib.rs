@@ -1,6 +1,7 @@
 //! The common library of the ShipIt bots and API: configuration, logging, the retrying HTTP
 //! client for upstream services, the API's wire types and the typed API client bots use, the
-//! runner that starts bots, and the bot kit every bot is written on.
+//! runner that starts bots, and the bot kit every bot is written on; with the `testing` feature,
+//! helpers for the workspace's tests.
 
 pub mod api_client;
 pub mod api_types;
