@@ -12,7 +12,11 @@ pub mod embedded_pg;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod router;
 pub mod routes;
+pub mod run_store;
 pub mod scheduler;
+pub mod state;
+pub mod sweeper;
 #[cfg(feature = "testing")]
 pub mod testing;

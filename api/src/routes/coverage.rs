@@ -17,11 +17,11 @@ use shipit_shared::api_types::coverage::{
 };
 use shipit_shared::pushlog;
 
-use crate::app::AppState;
-use crate::auth::{Caller, Reader, scopes};
+use crate::auth::{Authorized, Reader, scopes};
 use crate::db::{self, coverage::NewReport, coverage::PathRow, coverage::ReportRef};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{QueryParams, parse_json};
+use crate::state::AppState;
 
 const LATEST_REPORTS: i64 = 10;
 
@@ -36,10 +36,9 @@ const LATEST_REPORTS: i64 = 10;
 )]
 pub async fn upload_report(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<scopes::CoverageManage>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<CoverageReport>)> {
-    caller.require(scopes::COVERAGE_MANAGE)?;
     // Parsing and compressing a mozilla-central report takes a while: keep it off the
     // executor threads.
     let (upload, paths) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
