@@ -34,6 +34,15 @@ pub struct ApiConfig {
     pub db_timeout_secs: u64,
     /// Largest coverage report accepted, in bytes once decompressed.
     pub coverage_upload_limit_bytes: usize,
+    /// Coverage uploads processed at once; more get 503 with `Retry-After`.
+    pub coverage_upload_concurrency: usize,
+    /// Pushlog lookups in flight at once (coverage reads of a changeset without a report);
+    /// more get 503 with `Retry-After`.
+    pub pushlog_concurrency: usize,
+    /// Pushlog answers cached.
+    pub pushlog_cache_entries: usize,
+    /// How long "the pushlog does not know this changeset" is cached, in seconds.
+    pub pushlog_not_found_ttl_secs: u64,
     /// hg.mozilla.org, whose pushlog places a changeset without a coverage report.
     pub hgmo_url: String,
     /// How reruns and scheduled runs are started.
@@ -95,6 +104,10 @@ impl Default for ApiConfig {
             pool_size: 16,
             db_timeout_secs: 5,
             coverage_upload_limit_bytes: 1024 * 1024 * 1024,
+            coverage_upload_concurrency: 2,
+            pushlog_concurrency: 4,
+            pushlog_cache_entries: 10_000,
+            pushlog_not_found_ttl_secs: 300,
             hgmo_url: "https://hg.mozilla.org".to_owned(),
             runner: RunnerKind::Local,
             scheduler_enabled: true,

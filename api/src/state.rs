@@ -8,9 +8,11 @@ use deadpool_postgres::Pool;
 use metrics_exporter_prometheus::PrometheusHandle;
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::Runner;
+use tokio::sync::Semaphore;
 
 use crate::bots::BotDefinition;
 use crate::config::ApiConfig;
+use crate::pushes::PushLookups;
 use crate::run_store::DbRunStore;
 
 /// What every handler can reach.
@@ -25,15 +27,32 @@ pub struct AppState {
     pub bots: Arc<Vec<BotDefinition>>,
     /// How runs are started; none in an API that only records and serves.
     pub runner: Option<Arc<Runner<DbRunStore>>>,
+    /// Coverage uploads processed at once.
+    pub uploads: Arc<Semaphore>,
+    /// Cached pushlog lookups, a bounded number at once.
+    pub pushes: Arc<PushLookups>,
 }
 
 impl AppState {
     /// The state of an API using `pool`.
     pub fn new(pool: Pool, config: ApiConfig) -> Self {
-        let upstream = UpstreamClient::new(Duration::from_secs(10), RetryPolicy::default())
+        // Readers wait for the pushlog: a short timeout, one retry.
+        let retry = RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(1),
+        };
+        let upstream = UpstreamClient::new(Duration::from_secs(5), retry)
             .expect("an HTTP client with default TLS settings always builds");
+        let pushes = PushLookups::new(
+            config.pushlog_cache_entries,
+            config.pushlog_concurrency,
+            Duration::from_secs(config.pushlog_not_found_ttl_secs),
+        );
         Self {
             pool,
+            uploads: Arc::new(Semaphore::new(config.coverage_upload_concurrency)),
+            pushes: Arc::new(pushes),
             config: Arc::new(config),
             metrics: crate::metrics::handle(),
             upstream,
