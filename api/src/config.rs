@@ -53,6 +53,9 @@ pub struct ApiConfig {
     pub bot_bin_dir: Option<PathBuf>,
     /// Where the local runner writes each run's output.
     pub bot_log_dir: PathBuf,
+    /// Where the local runner's token is kept across restarts (mode 0600); beside `pg_dir` by
+    /// default.
+    pub runner_token_file: Option<PathBuf>,
     /// Taskcluster Hooks, for `runner = "taskcluster"`.
     pub taskcluster: Option<TaskclusterSettings>,
 }
@@ -113,6 +116,7 @@ impl Default for ApiConfig {
             scheduler_enabled: true,
             bot_bin_dir: None,
             bot_log_dir: PathBuf::from(".shipit/logs"),
+            runner_token_file: None,
             taskcluster: None,
         }
     }
@@ -122,6 +126,12 @@ impl ApiConfig {
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Where the local runner's token is kept: `runner_token_file`, or `local-runner.token`
+    /// beside the private cluster's directory.
+    pub fn runner_token_path(&self) -> PathBuf {
+        self.runner_token_file.clone().unwrap_or_else(|| self.pg_dir.with_file_name("local-runner.token"))
     }
 
     /// The wait for a database connection as a duration.
