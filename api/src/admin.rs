@@ -95,10 +95,9 @@ pub async fn local_runner_token(pool: &Pool, file: &Path) -> Result<String, Admi
     let file_error = |source| AdminError::TokenFile { path: file.to_owned(), source };
     if let Ok(kept) = tokio::fs::read_to_string(file).await {
         let kept = kept.trim();
-        if let Some(record) = db::tokens::find_by_digest(pool, &auth::digest(kept)).await? {
-            if record.name == LOCAL_RUNNER && auth::check_usable(&record, Utc::now()).is_ok() {
-                return Ok(kept.to_owned());
-            }
+        let record = db::tokens::find_by_digest(pool, &auth::digest(kept)).await?;
+        if record.is_some_and(|record| record.name == LOCAL_RUNNER && auth::check_usable(&record, Utc::now()).is_ok()) {
+            return Ok(kept.to_owned());
         }
     }
     let token = rotate_token(pool, LOCAL_RUNNER, &["project:shipit:*".to_owned()]).await?;
