@@ -32,14 +32,6 @@ pub struct PathRow {
     pub lines: Option<Vec<u8>>,
 }
 
-/// The totals of a report's root, stored with the report.
-#[derive(Clone, Copy, Debug)]
-pub struct RootTotals {
-    pub lines_total: i64,
-    pub lines_covered: i64,
-    pub coverage_percent: f64,
-}
-
 /// The identity of a stored report, as reads resolve it.
 #[derive(Clone, Debug)]
 pub struct ReportRef {
@@ -122,16 +114,13 @@ const SELECT_PLATFORMS: &str =
 
 const SELECT_ZERO: &str = "SELECT zero_coverage FROM coverage_reports WHERE id = $1";
 
-/// Stores a report with its `paths` rows, received one by one from `rows`, replacing any report
-/// of the same key, in one transaction: readers see the old report or the new one, never a mix,
-/// and a report whose rows stop short of `paths` is not stored at all.
-pub async fn replace_report(
-    pool: &Pool,
-    report: &NewReport<'_>,
-    root: &RootTotals,
-    paths: u64,
-    mut rows: tokio::sync::mpsc::Receiver<PathRow>,
-) -> Result<CoverageReport, DbError> {
+/// Stores a report with its paths, replacing any report of the same key, in one transaction:
+/// readers see the old report or the new one, never a mix.
+pub async fn replace_report(pool: &Pool, report: &NewReport<'_>, paths: &[PathRow]) -> Result<CoverageReport, DbError> {
+    let root = paths
+        .iter()
+        .find(|row| row.parent.is_none())
+        .ok_or_else(|| DbError::Corrupt("a report without a root".into()))?;
     let zero_coverage =
         serde_json::to_value(report.zero_coverage).map_err(|error| DbError::Corrupt(error.to_string()))?;
     let mut client = pool.get().await?;
@@ -154,7 +143,7 @@ pub async fn replace_report(
                 &root.lines_total,
                 &root.lines_covered,
                 &root.coverage_percent,
-                &(paths as i64),
+                &(paths.len() as i64),
                 &zero_coverage,
             ],
         )
@@ -163,9 +152,7 @@ pub async fn replace_report(
     let sink = transaction.copy_in(COPY_PATHS).await?;
     let writer = BinaryCopyInWriter::new(sink, PATH_TYPES);
     let mut writer = std::pin::pin!(writer);
-    let mut written = 0u64;
-    while let Some(path) = rows.recv().await {
-        written += 1;
+    for path in paths {
         writer
             .as_mut()
             .write(&[
@@ -183,9 +170,6 @@ pub async fn replace_report(
             ])
             .await?;
     }
-    if written != paths {
-        return Err(DbError::Corrupt(format!("a report of {paths} paths, {written} of them read back")));
-    }
     writer.finish().await?;
     transaction.commit().await?;
     Ok(CoverageReport {
@@ -198,7 +182,7 @@ pub async fn replace_report(
         lines_total: root.lines_total as u64,
         lines_covered: root.lines_covered as u64,
         coverage_percent: root.coverage_percent,
-        paths,
+        paths: paths.len() as u64,
         uploaded_at: row.get("uploaded_at"),
     })
 }

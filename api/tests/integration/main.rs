@@ -6,7 +6,6 @@ mod client;
 mod coverage;
 mod errors;
 mod events;
-mod hardening;
 mod health;
 mod hooks;
 mod migrations;
