@@ -212,7 +212,7 @@ listen = "127.0.0.1:9000"
 [broker]
 url = "amqps://pulse.mozilla.org:5671"
 user = "shipit"
-password = "secret"
+password = "hunter2-pulse"
 prefetch = 4
 [[rules]]
 name = "code-coverage"
@@ -243,7 +243,7 @@ route = "project.relman.codereview.v1.try_ending"
         assert_eq!(config.broker.queue_name("risk"), "queue/shipit/risk");
         assert_eq!(config.broker.dead_letter_exchange(), "exchange/shipit/dead-letter");
         assert_eq!(config.broker.prefetch, 4);
-        assert!(!format!("{config:?}").contains("secret"));
+        assert!(!format!("{config:?}").contains("hunter2-pulse"), "the password stays out of Debug output");
         assert_eq!(config.rules.len(), 3);
         assert!(
             matches!(&config.rules[0].kind, RuleKind::CodeCoverage { build_prefixes, .. } if build_prefixes.len() == 2)

@@ -31,8 +31,9 @@ pub struct BugzillaSettings {
     pub url: Url,
     /// Sent as `X-BUGZILLA-API-KEY`; needed for security bugs and to post comments.
     pub api_key: Option<SecretString>,
-    /// Seconds before a request times out (it is then retried).
-    pub timeout_seconds: u64,
+    /// Seconds before a Bugzilla request times out (it is then retried); the bot's
+    /// `upstream.timeout_secs` when unset.
+    pub timeout_seconds: Option<u64>,
     /// Comment on the bugs whose grafts newly fail, as `uplift-bot run --comment` does
     /// (`SHIPIT_BUGZILLA__WRITE_BACK=true`); off by default.
     pub write_back: bool,
@@ -43,16 +44,16 @@ impl Default for BugzillaSettings {
         Self {
             url: Url::parse("https://bugzilla.mozilla.org").expect("a valid URL"),
             api_key: None,
-            timeout_seconds: 60,
+            timeout_seconds: None,
             write_back: false,
         }
     }
 }
 
 impl BugzillaSettings {
-    /// The request timeout.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.timeout_seconds)
+    /// The request timeout, when Bugzilla has its own.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout_seconds.map(Duration::from_secs)
     }
 }
 
@@ -68,7 +69,7 @@ const BUG_FIELDS: &str = "id,summary,status,resolution,product,component,keyword
 pub struct Bugzilla {
     url: Url,
     api_key: Option<SecretString>,
-    timeout: Duration,
+    timeout: Option<Duration>,
     http: UpstreamClient,
 }
 
@@ -277,8 +278,10 @@ impl Bugzilla {
 
     fn request(&self, method: reqwest::Method, path: &str) -> Result<reqwest::RequestBuilder, Error> {
         let url = self.url.join(path).map_err(|error| Error::Config(format!("bugzilla url: {error}")))?;
-        let mut request =
-            self.http.client().request(method, url).header(USER_AGENT, BOT_USER_AGENT).timeout(self.timeout);
+        let mut request = self.http.client().request(method, url).header(USER_AGENT, BOT_USER_AGENT);
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
         if let Some(key) = &self.api_key {
             request = request.header("X-BUGZILLA-API-KEY", key.expose_secret());
         }
