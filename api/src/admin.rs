@@ -1,7 +1,11 @@
 //! The administrative commands behind `shipit-api token …`.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use tokio::io::AsyncWriteExt;
 
 use crate::auth;
 use crate::db::{self, DbError, tokens::TokenRecord};
@@ -13,6 +17,14 @@ pub enum AdminError {
     NoScope,
     #[error("invalid scope {0:?}: scopes are printable ASCII")]
     InvalidScope(String),
+    #[error("invalid token name {0:?}: 1 to {MAX_NAME_CHARS} characters, no control characters")]
+    InvalidName(String),
+    #[error("cannot keep the runner's token in {path}: {source}")]
+    TokenFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("an active token is named {0:?} already: revoke it or choose another name")]
     NameTaken(String),
     #[error("no active token has the id {0}")]
@@ -22,6 +34,9 @@ pub enum AdminError {
     #[error(transparent)]
     Db(#[from] DbError),
 }
+
+/// The longest token name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
 
 /// Parses `--expires`: a duration from now (`90d`, `12h`, `30min`) or an RFC 3339 date.
 pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, AdminError> {
@@ -42,6 +57,9 @@ pub async fn create_token(
     scopes: &[String],
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<String, AdminError> {
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(AdminError::InvalidName(name.to_owned()));
+    }
     if scopes.is_empty() {
         return Err(AdminError::NoScope);
     }
@@ -65,6 +83,34 @@ pub async fn rotate_token(pool: &Pool, name: &str, scopes: &[String]) -> Result<
         db::tokens::revoke(pool, active.id).await?;
     }
     create_token(pool, name, scopes, None).await
+}
+
+/// The name of the token the local runner hands to the bots it starts.
+pub const LOCAL_RUNNER: &str = "local-runner";
+
+/// The local runner's token, kept in `file` (mode 0600) across restarts of the API, so that bots
+/// still running from before a restart keep a valid token. A new one replaces it when the file
+/// is missing or its token is no longer valid.
+pub async fn local_runner_token(pool: &Pool, file: &Path) -> Result<String, AdminError> {
+    let file_error = |source| AdminError::TokenFile { path: file.to_owned(), source };
+    if let Ok(kept) = tokio::fs::read_to_string(file).await {
+        let kept = kept.trim();
+        let record = db::tokens::find_by_digest(pool, &auth::digest(kept)).await?;
+        if record.is_some_and(|record| record.name == LOCAL_RUNNER && auth::check_usable(&record, Utc::now()).is_ok()) {
+            return Ok(kept.to_owned());
+        }
+    }
+    let token = rotate_token(pool, LOCAL_RUNNER, &["project:shipit:*".to_owned()]).await?;
+    if let Some(dir) = file.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(file_error)?;
+    }
+    let written = tokio::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(file).await;
+    let mut written = written.map_err(file_error)?;
+    // The mode applies only to a new file: make an old one private too.
+    tokio::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).await.map_err(file_error)?;
+    written.write_all(token.as_bytes()).await.map_err(file_error)?;
+    written.flush().await.map_err(file_error)?;
+    Ok(token)
 }
 
 /// Every token, newest first.

@@ -4,6 +4,8 @@
 //! SHA-256. A token carries scopes such as `project:shipit:runs/manage`; a scope ending in `*`
 //! grants every scope that starts with what precedes the star, as in Taskcluster.
 
+use std::marker::PhantomData;
+
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -11,9 +13,9 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
 use crate::db::{self, tokens::TokenRecord};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Scopes the API checks.
 pub mod scopes {
@@ -23,7 +25,9 @@ pub mod scopes {
     pub const RUNS_TRIGGER: &str = "project:shipit:runs/trigger";
     /// Upload coverage reports.
     pub const COVERAGE_MANAGE: &str = "project:shipit:coverage/manage";
+    /// Claim and confirm events.
     pub const EVENTS_MANAGE: &str = "project:shipit:events/manage";
+    /// Store static-analysis issues.
     pub const STATIC_ANALYSIS_MANAGE: &str = "project:shipit:static-analysis/manage";
     /// Store uplift channels, bug analyses and grafts.
     pub const UPLIFT_MANAGE: &str = "project:shipit:uplift/manage";
@@ -31,6 +35,42 @@ pub mod scopes {
     pub const ADMIN: &str = "project:shipit:admin";
     /// Read anything, when reads are not public.
     pub const READ: &str = "project:shipit:read";
+
+    /// The scopes a route requires, as a type: [`super::Authorized`] checks them.
+    pub trait Required: Send + Sync {
+        /// Every one of them is needed.
+        const SCOPES: &'static [&'static str];
+    }
+
+    macro_rules! required {
+        ($($(#[$doc:meta])* $name:ident => [$($scope:expr),+];)+) => {$(
+            $(#[$doc])*
+            #[derive(Debug)]
+            pub struct $name;
+            impl Required for $name {
+                const SCOPES: &'static [&'static str] = &[$($scope),+];
+            }
+        )+};
+    }
+
+    required! {
+        /// [`RUNS_MANAGE`].
+        RunsManage => [RUNS_MANAGE];
+        /// [`RUNS_TRIGGER`].
+        RunsTrigger => [RUNS_TRIGGER];
+        /// [`COVERAGE_MANAGE`].
+        CoverageManage => [COVERAGE_MANAGE];
+        /// [`EVENTS_MANAGE`].
+        EventsManage => [EVENTS_MANAGE];
+        /// [`EVENTS_MANAGE`] and [`RUNS_MANAGE`]: claiming an event opens a run.
+        EventsAndRunsManage => [EVENTS_MANAGE, RUNS_MANAGE];
+        /// [`STATIC_ANALYSIS_MANAGE`].
+        StaticAnalysisManage => [STATIC_ANALYSIS_MANAGE];
+        /// [`UPLIFT_MANAGE`].
+        UpliftManage => [UPLIFT_MANAGE];
+        /// [`ADMIN`].
+        Admin => [ADMIN];
+    }
 }
 
 const TOKEN_PREFIX: &str = "shipit_";
@@ -101,9 +141,7 @@ impl FromRequestParts<AppState> for Caller {
         let token = header
             .to_str()
             .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| token.starts_with(TOKEN_PREFIX))
+            .and_then(bearer_token)
             .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer shipit_…`"))?;
         let record = db::tokens::find_by_digest(&state.pool, &digest(token))
             .await?
@@ -116,6 +154,31 @@ impl FromRequestParts<AppState> for Caller {
             db::tokens::touch(&state.pool, record.id).await?;
         }
         Ok(Self { token_id: record.id, name: record.name, scopes: record.scopes })
+    }
+}
+
+/// The token of an `Authorization` value: the scheme is case-insensitive (RFC 9110).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && token.starts_with(TOKEN_PREFIX)).then_some(token)
+}
+
+/// The caller, holding every scope `S` requires. It is checked from the headers alone, before
+/// the path, the query or a byte of the body is read: a handler takes it as its first
+/// extractor, so that a token without the scope gets 403 before any 400, 413 or 415.
+#[derive(Debug)]
+pub struct Authorized<S>(pub Caller, pub PhantomData<S>);
+
+impl<S: scopes::Required> FromRequestParts<AppState> for Authorized<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        for scope in S::SCOPES {
+            caller.require(scope)?;
+        }
+        Ok(Self(caller, PhantomData))
     }
 }
 
@@ -182,6 +245,17 @@ mod tests {
         assert!(check_usable(&record, now).is_ok());
         assert!(check_usable(&TokenRecord { expires_at: Some(now), ..record.clone() }, now).is_err());
         assert!(check_usable(&TokenRecord { revoked_at: Some(now), ..record }, now).is_err());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let token = format!("{TOKEN_PREFIX}{}", "a".repeat(64));
+        for value in [format!("Bearer {token}"), format!("bearer {token}"), format!("BEARER  {token} ")] {
+            assert_eq!(bearer_token(&value), Some(token.as_str()), "{value}");
+        }
+        assert_eq!(bearer_token(&format!("Basic {token}")), None);
+        assert_eq!(bearer_token("Bearer not-a-shipit-token"), None);
+        assert_eq!(bearer_token(&token), None);
     }
 
     #[test]

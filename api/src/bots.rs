@@ -1,5 +1,6 @@
 //! The bots the API can start: each one's Taskcluster hook definition (`hooks/<bot>.json`, embedded
-//! at build time) gives its schedules and the JSON schema of its parameters.
+//! at build time) gives its schedules and the JSON schema of its parameters (the `parameters` of
+//! the trigger payload `{"run_id", "parameters"}`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -63,16 +64,21 @@ impl BotDefinition {
     pub fn from_hook(bot: &str, hook_json: &str) -> Result<Self, BotDefinitionError> {
         let invalid = |detail: String| BotDefinitionError::Invalid { bot: bot.to_owned(), detail };
         let hook: HookFile = serde_json::from_str(hook_json).map_err(|error| invalid(error.to_string()))?;
-        let mut definition = Self::new(bot, hook.schedule, &hook.trigger_schema)?;
+        let parameters = hook
+            .trigger_schema
+            .pointer("/properties/parameters")
+            .ok_or_else(|| invalid("triggerSchema has no `parameters` property".to_owned()))?;
+        let mut definition = Self::new(bot, hook.schedule, parameters)?;
         definition.command = hook.task.payload.command;
         Ok(definition)
     }
 
-    /// A definition from its parts (tests use fast schedules).
-    pub fn new(bot: &str, schedules: Vec<String>, trigger_schema: &Value) -> Result<Self, BotDefinitionError> {
-        let validator = jsonschema::validator_for(trigger_schema).map_err(|error| BotDefinitionError::Invalid {
+    /// A definition from its parts (tests use fast schedules): `parameters_schema` is the JSON
+    /// schema of the parameters.
+    pub fn new(bot: &str, schedules: Vec<String>, parameters_schema: &Value) -> Result<Self, BotDefinitionError> {
+        let validator = jsonschema::validator_for(parameters_schema).map_err(|error| BotDefinitionError::Invalid {
             bot: bot.to_owned(),
-            detail: format!("triggerSchema: {error}"),
+            detail: format!("triggerSchema.properties.parameters: {error}"),
         })?;
         Ok(Self { name: bot.to_owned(), schedules, command: Vec::new(), validator: Arc::new(validator) })
     }

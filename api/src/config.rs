@@ -34,6 +34,15 @@ pub struct ApiConfig {
     pub db_timeout_secs: u64,
     /// Largest coverage report accepted, in bytes once decompressed.
     pub coverage_upload_limit_bytes: usize,
+    /// Coverage uploads processed at once; more get 503 with `Retry-After`.
+    pub coverage_upload_concurrency: usize,
+    /// Pushlog lookups in flight at once (coverage reads of a changeset without a report);
+    /// more get 503 with `Retry-After`.
+    pub pushlog_concurrency: usize,
+    /// Pushlog answers cached.
+    pub pushlog_cache_entries: usize,
+    /// How long "the pushlog does not know this changeset" is cached, in seconds.
+    pub pushlog_not_found_ttl_secs: u64,
     /// hg.mozilla.org, whose pushlog places a changeset without a coverage report.
     pub hgmo_url: String,
     /// How reruns and scheduled runs are started.
@@ -44,6 +53,9 @@ pub struct ApiConfig {
     pub bot_bin_dir: Option<PathBuf>,
     /// Where the local runner writes each run's output.
     pub bot_log_dir: PathBuf,
+    /// Where the local runner's token is kept across restarts (mode 0600); beside `pg_dir` by
+    /// default.
+    pub runner_token_file: Option<PathBuf>,
     /// Taskcluster Hooks, for `runner = "taskcluster"`.
     pub taskcluster: Option<TaskclusterSettings>,
 }
@@ -95,11 +107,16 @@ impl Default for ApiConfig {
             pool_size: 16,
             db_timeout_secs: 5,
             coverage_upload_limit_bytes: 1024 * 1024 * 1024,
+            coverage_upload_concurrency: 2,
+            pushlog_concurrency: 4,
+            pushlog_cache_entries: 10_000,
+            pushlog_not_found_ttl_secs: 300,
             hgmo_url: "https://hg.mozilla.org".to_owned(),
             runner: RunnerKind::Local,
             scheduler_enabled: true,
             bot_bin_dir: None,
             bot_log_dir: PathBuf::from(".shipit/logs"),
+            runner_token_file: None,
             taskcluster: None,
         }
     }
@@ -109,6 +126,12 @@ impl ApiConfig {
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Where the local runner's token is kept: `runner_token_file`, or `local-runner.token`
+    /// beside the private cluster's directory.
+    pub fn runner_token_path(&self) -> PathBuf {
+        self.runner_token_file.clone().unwrap_or_else(|| self.pg_dir.with_file_name("local-runner.token"))
     }
 
     /// The wait for a database connection as a duration.

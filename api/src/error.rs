@@ -13,6 +13,7 @@ pub struct ApiError {
     detail: String,
     field: Option<String>,
     run_id: Option<i64>,
+    retry_after_secs: Option<u64>,
 }
 
 /// The result type of handlers.
@@ -21,7 +22,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     /// An error with this status and detail.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self { status, detail: detail.into(), field: None, run_id: None }
+        Self { status, detail: detail.into(), field: None, run_id: None, retry_after_secs: None }
+    }
+
+    /// The same error, telling the client when to try again (`Retry-After`).
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        Self { retry_after_secs: Some(seconds), ..self }
     }
 
     /// 400: the request is malformed.
@@ -91,6 +97,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

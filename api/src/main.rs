@@ -8,10 +8,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use deadpool_postgres::Pool;
 use secrecy::SecretString;
-use shipit_api::app::{self, AppState};
+use shipit_api::app;
 use shipit_api::config::{ApiConfig, RunnerKind};
 use shipit_api::database::Database;
-use shipit_api::scheduler::{self, DbRunStore};
+use shipit_api::run_store::DbRunStore;
+use shipit_api::scheduler;
+use shipit_api::state::AppState;
 use shipit_api::{admin, bots, db};
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_shared::runner::{LocalRunnerConfig, Runner, TaskclusterRunnerConfig};
@@ -142,7 +144,7 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
 }
 
 /// The runner of the configuration. The local runner hands the bots it starts the API's URL
-/// and a token of their own, replaced at every start.
+/// and a token of their own, kept across restarts (`runner_token_file`).
 async fn configured_runner(
     config: &ApiConfig,
     pool: &Pool,
@@ -156,7 +158,7 @@ async fn configured_runner(
                 Some(dir) => dir.clone(),
                 None => std::env::current_exe()?.parent().context("the API binary has a directory")?.to_owned(),
             };
-            let token = admin::rotate_token(pool, "local-runner", &["project:shipit:*".to_owned()]).await?;
+            let token = admin::local_runner_token(pool, &config.runner_token_path()).await?;
             let environment = BTreeMap::from([
                 ("SHIPIT_API__URL".to_owned(), base_url.to_owned()),
                 ("SHIPIT_API__TOKEN".to_owned(), token),

@@ -2,40 +2,13 @@
 //! expressions as the Taskcluster hooks), through the configured runner. Two runs of one bot
 //! never overlap: see [`db::runs::open_exclusive`].
 
-use deadpool_postgres::Pool;
 use serde_json::Map;
-use shipit_shared::api_types::{NewRun, Run, RunFinish, RunTrigger};
-use shipit_shared::runner::{RunStore, RunnerError, TriggerRequest};
+use shipit_shared::api_types::{NewRun, Run, RunTrigger};
+use shipit_shared::runner::{RunnerError, TriggerRequest};
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::app::AppState;
-use crate::db::{self, runs::OpenOutcome, runs::Overlap, runs::RunUpdate};
-
-/// Runs recorded straight in the API's database.
-#[derive(Clone, Debug)]
-pub struct DbRunStore(pub Pool);
-
-impl RunStore for DbRunStore {
-    async fn open(&self, run: &NewRun) -> Result<Run, RunnerError> {
-        db::runs::insert(&self.0, run).await.map_err(store_error)
-    }
-
-    async fn get(&self, id: i64) -> Result<Run, RunnerError> {
-        db::runs::get(&self.0, id).await.map_err(store_error)?.ok_or_else(|| RunnerError::Store(format!("no run {id}")))
-    }
-
-    async fn finish(&self, id: i64, finish: &RunFinish) -> Result<Run, RunnerError> {
-        match db::runs::finish(&self.0, id, finish).await.map_err(store_error)? {
-            RunUpdate::Updated(run) => Ok(run),
-            RunUpdate::NotFound => Err(RunnerError::Store(format!("no run {id}"))),
-            RunUpdate::Closed(status) => Err(RunnerError::Store(format!("run {id} is {} already", status.as_str()))),
-        }
-    }
-}
-
-fn store_error(error: db::DbError) -> RunnerError {
-    RunnerError::Store(error.to_string())
-}
+use crate::db::{self, runs::OpenOutcome, runs::Overlap};
+use crate::state::AppState;
 
 /// Why a run was not started.
 #[derive(Debug, thiserror::Error)]

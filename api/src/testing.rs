@@ -20,12 +20,13 @@ use tokio_postgres::config::Host;
 
 use shipit_shared::runner::{LocalRunnerConfig, Runner};
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::bots::BotDefinition;
 use crate::config::ApiConfig;
 use crate::db;
 use crate::embedded_pg::EmbeddedPg;
-use crate::scheduler::DbRunStore;
+use crate::run_store::DbRunStore;
+use crate::state::AppState;
 
 /// Where test databases are created, and the template they are copied from.
 struct TestServer {
@@ -384,6 +385,53 @@ impl TestApp {
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         let response = self.client.get(self.url(path)).send().await.expect("the API answers");
         response.json().await.expect("the API answers JSON")
+    }
+
+    /// `method path` with `token` as bearer and `body` as JSON when given: the status and the
+    /// body as JSON (`Value::Null` when the body is empty or not JSON).
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("the API sends its body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `GET path`, with `token` when given: the status and the JSON body.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::GET, path, token, None).await
+    }
+
+    /// `POST path` with a JSON body: the status and the JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    /// `PUT path` with a JSON body: the status and the JSON body.
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::PUT, path, token, Some(body)).await
+    }
+
+    /// `PATCH path` with a JSON body: the status and the JSON body.
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// `DELETE path`: the status and the JSON body.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        self.request(reqwest::Method::DELETE, path, token, None).await
     }
 
     /// A new token with these scopes.

@@ -12,6 +12,26 @@ pub mod events;
 pub mod static_analysis;
 pub mod uplift;
 
+/// What one run may hold, so that a run, and a page of runs, stays small whatever a bot sends;
+/// the API answers 400 past them.
+pub mod run_limits {
+    /// Longest progress `message`, in characters.
+    pub const MAX_MESSAGE_CHARS: usize = 1_000;
+    /// Longest `error_summary`, in characters.
+    pub const MAX_ERROR_SUMMARY_CHARS: usize = 65_536;
+    /// How much of each `error_summary` a page of `GET /runs` carries, in characters; the run's
+    /// own `GET /runs/{id}` carries all of it.
+    pub const LISTED_ERROR_SUMMARY_CHARS: usize = 1_000;
+    /// Most `counts` keys of a run, once merged.
+    pub const MAX_COUNTS: usize = 32;
+    /// Longest `counts` key, in bytes.
+    pub const MAX_COUNT_KEY_BYTES: usize = 64;
+    /// Largest `counts` value, in bytes of JSON.
+    pub const MAX_COUNT_VALUE_BYTES: usize = 128;
+    /// Largest `parameters`, in bytes of JSON.
+    pub const MAX_PARAMETERS_BYTES: usize = 8_192;
+}
+
 /// The media type of every error answer (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
 

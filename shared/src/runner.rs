@@ -4,7 +4,10 @@
 //! Every start is recorded: the run is opened in the API first, and its id is handed to the bot
 //! (`SHIPIT_RUN_ID`), which reports progress and closes it. Parameters reach the bot the same way
 //! with both backends: the hook's task template and the local spawn set one environment variable
-//! per parameter, named by the parameter (`REPOSITORY`, `REVISION`).
+//! per parameter, named by the parameter (`REPOSITORY`, `REVISION`). A parameter can never set
+//! one of the runner's own variables ([`check_parameters`]): the hook's trigger payload carries
+//! the run id apart from the parameters (`{"run_id", "parameters"}`), and the local spawn sets its
+//! variables after the parameters.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +24,47 @@ use std::future::Future;
 
 /// The environment variable naming the run a started bot reports to.
 pub const RUN_ID_VARIABLE: &str = "SHIPIT_RUN_ID";
+
+/// Variables starting with this (in any case) are the runner's and the bots' settings
+/// (`SHIPIT_RUN_ID`, `SHIPIT_API__URL`, `SHIPIT_API__TOKEN`): no parameter may set one.
+pub const RESERVED_PREFIX: &str = "SHIPIT_";
+
+/// Variables that change how any program runs, refused as parameter names too.
+const RESERVED_NAMES: &[&str] = &["PATH", "HOME", "SHELL", "IFS", "ENV", "BASH_ENV"];
+const RESERVED_NAME_PREFIXES: &[&str] = &["LD_", "DYLD_"];
+
+/// The longest parameter name.
+pub const MAX_PARAMETER_NAME: usize = 64;
+
+/// Refuses parameters that are not plain variable names (ASCII letters, digits and `_`,
+/// starting with a letter), or that would set one of the runner's own variables or one that
+/// changes how programs run. Names count as the environment sees them: in capitals.
+pub fn check_parameters(parameters: &Map<String, Value>) -> Result<(), RunnerError> {
+    for name in parameters.keys() {
+        let variable = name.to_ascii_uppercase();
+        let plain = name.len() <= MAX_PARAMETER_NAME
+            && name.starts_with(|first: char| first.is_ascii_alphabetic())
+            && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+        if !plain {
+            return Err(RunnerError::Parameter {
+                name: name.clone(),
+                reason: format!(
+                    "a parameter name is 1 to {MAX_PARAMETER_NAME} ASCII letters, digits and `_`, starting with a letter"
+                ),
+            });
+        }
+        let reserved = variable.starts_with(RESERVED_PREFIX)
+            || RESERVED_NAMES.contains(&variable.as_str())
+            || RESERVED_NAME_PREFIXES.iter().any(|prefix| variable.starts_with(prefix));
+        if reserved {
+            return Err(RunnerError::Parameter {
+                name: name.clone(),
+                reason: format!("`{variable}` is set by the runner or the system, never by a parameter"),
+            });
+        }
+    }
+    Ok(())
+}
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -53,6 +97,9 @@ pub enum RunnerError {
     /// The API's own database failed, when the API starts a run.
     #[error("cannot record the run: {0}")]
     Store(String),
+    /// A parameter may not be passed to a bot.
+    #[error("parameter `{name}` refused: {reason}")]
+    Parameter { name: String, reason: String },
     /// The bot binary could not be started.
     #[error("cannot start {binary}: {source}")]
     Spawn {
@@ -71,7 +118,7 @@ impl RunnerError {
             Self::Taskcluster(HttpError::Transport { .. }) => true,
             Self::Api(error) => error.status().is_some_and(|status| status >= 500),
             Self::Store(_) => true,
-            Self::Taskcluster(_) | Self::Unexpected(_) | Self::Spawn { .. } => false,
+            Self::Taskcluster(_) | Self::Unexpected(_) | Self::Parameter { .. } | Self::Spawn { .. } => false,
         }
     }
 }
@@ -163,9 +210,10 @@ impl<S: RunStore> Runner<S> {
     /// Starts a run already opened in the API. When the start fails, the run is closed as
     /// failed with the reason, so that no run stays open for a bot that never started.
     pub async fn launch(&self, run_id: i64, request: &TriggerRequest) -> Result<StartedRun, RunnerError> {
-        let started = match &self.backend {
-            Backend::Taskcluster { config, http } => trigger_hook(config, http, run_id, request).await,
-            Backend::Local(config) => spawn_local(config, self.store.clone(), run_id, request).await,
+        let started = match (check_parameters(&request.parameters), &self.backend) {
+            (Err(error), _) => Err(error),
+            (Ok(()), Backend::Taskcluster { config, http }) => trigger_hook(config, http, run_id, request).await,
+            (Ok(()), Backend::Local(config)) => spawn_local(config, self.store.clone(), run_id, request).await,
         };
         match started {
             Ok(reference) => {
@@ -188,7 +236,8 @@ impl<S: RunStore> Runner<S> {
 }
 
 /// `POST {root}/api/hooks/v1/hooks/{group}/{hook}/trigger`, signed with Hawk as Taskcluster
-/// requires. The parameters and the run id are the trigger payload.
+/// requires. The trigger payload is `{"run_id": "<id>", "parameters": {…}}`: the hook's task
+/// takes `SHIPIT_RUN_ID` from `payload.run_id` and each parameter from `payload.parameters`.
 async fn trigger_hook(
     config: &TaskclusterRunnerConfig,
     http: &UpstreamClient,
@@ -200,8 +249,7 @@ async fn trigger_hook(
         .root_url
         .join(&format!("api/hooks/v1/hooks/{}/{}/trigger", config.hook_group, hook))
         .map_err(|error| RunnerError::Unexpected(format!("bad hook URL: {error}")))?;
-    let mut payload = request.parameters.clone();
-    payload.insert(RUN_ID_VARIABLE.to_owned(), Value::from(run_id.to_string()));
+    let payload = serde_json::json!({"run_id": run_id.to_string(), "parameters": request.parameters});
     let body = serde_json::to_vec(&payload).map_err(|error| RunnerError::Unexpected(error.to_string()))?;
     let authorization = hawk_header(config, &url)?;
     let builder = http
@@ -233,8 +281,9 @@ fn hawk_header(config: &TaskclusterRunnerConfig, url: &Url) -> Result<String, Ru
 }
 
 /// Spawns the bot's command (`<bin_dir>/<bot>-bot run` by default) with the parameters in its
-/// environment, and watches it: a
-/// bot that exits without closing its run gets it closed as failed, with the end of its log.
+/// environment, then the runner's own variables (set last, so that nothing overrides them), and
+/// watches it: a bot that exits without closing its run gets it closed as failed, with the end of
+/// its log.
 async fn spawn_local(
     config: &LocalRunnerConfig,
     store: impl RunStore,
@@ -252,12 +301,19 @@ async fn spawn_local(
     tokio::fs::create_dir_all(&config.log_dir).await.map_err(spawn_error)?;
     let log_path = config.log_dir.join(format!("{}-{run_id}.log", request.bot));
     let log = std::fs::File::create(&log_path).map_err(spawn_error)?;
+    let parameters = parameter_environment(&request.parameters);
+    if let Some((name, _)) = parameters.iter().find(|(name, _)| config.environment.contains_key(name)) {
+        return Err(RunnerError::Parameter {
+            name: name.clone(),
+            reason: format!("`{name}` is set by the runner, never by a parameter"),
+        });
+    }
     let mut command = tokio::process::Command::new(&binary);
     command
         .args(&command_line[1..])
+        .envs(parameters)
         .envs(&config.environment)
         .env(RUN_ID_VARIABLE, run_id.to_string())
-        .envs(parameter_environment(&request.parameters))
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(spawn_error)?)
         .stderr(log)
@@ -306,9 +362,13 @@ async fn close_if_open(store: &impl RunStore, run_id: i64, summary: String) {
     }
 }
 
+/// The last lines of a log, short enough for a run's error summary.
 async fn log_tail(path: &std::path::Path) -> String {
     const TAIL_LINES: usize = 20;
+    const TAIL_CHARS: usize = 16 * 1024;
     let text = tokio::fs::read_to_string(path).await.unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+    let tail = lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n");
+    let skip = tail.chars().count().saturating_sub(TAIL_CHARS);
+    tail.chars().skip(skip).collect()
 }

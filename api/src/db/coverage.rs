@@ -32,6 +32,14 @@ pub struct PathRow {
     pub lines: Option<Vec<u8>>,
 }
 
+/// The totals of a report's root, stored with the report.
+#[derive(Clone, Copy, Debug)]
+pub struct RootTotals {
+    pub lines_total: i64,
+    pub lines_covered: i64,
+    pub coverage_percent: f64,
+}
+
 /// The identity of a stored report, as reads resolve it.
 #[derive(Clone, Debug)]
 pub struct ReportRef {
@@ -114,13 +122,16 @@ const SELECT_PLATFORMS: &str =
 
 const SELECT_ZERO: &str = "SELECT zero_coverage FROM coverage_reports WHERE id = $1";
 
-/// Stores a report with its paths, replacing any report of the same key, in one transaction:
-/// readers see the old report or the new one, never a mix.
-pub async fn replace_report(pool: &Pool, report: &NewReport<'_>, paths: &[PathRow]) -> Result<CoverageReport, DbError> {
-    let root = paths
-        .iter()
-        .find(|row| row.parent.is_none())
-        .ok_or_else(|| DbError::Corrupt("a report without a root".into()))?;
+/// Stores a report with its `paths` rows, received one by one from `rows`, replacing any report
+/// of the same key, in one transaction: readers see the old report or the new one, never a mix,
+/// and a report whose rows stop short of `paths` is not stored at all.
+pub async fn replace_report(
+    pool: &Pool,
+    report: &NewReport<'_>,
+    root: &RootTotals,
+    paths: u64,
+    mut rows: tokio::sync::mpsc::Receiver<PathRow>,
+) -> Result<CoverageReport, DbError> {
     let zero_coverage =
         serde_json::to_value(report.zero_coverage).map_err(|error| DbError::Corrupt(error.to_string()))?;
     let mut client = pool.get().await?;
@@ -143,7 +154,7 @@ pub async fn replace_report(pool: &Pool, report: &NewReport<'_>, paths: &[PathRo
                 &root.lines_total,
                 &root.lines_covered,
                 &root.coverage_percent,
-                &(paths.len() as i64),
+                &(paths as i64),
                 &zero_coverage,
             ],
         )
@@ -152,7 +163,9 @@ pub async fn replace_report(pool: &Pool, report: &NewReport<'_>, paths: &[PathRo
     let sink = transaction.copy_in(COPY_PATHS).await?;
     let writer = BinaryCopyInWriter::new(sink, PATH_TYPES);
     let mut writer = std::pin::pin!(writer);
-    for path in paths {
+    let mut written = 0u64;
+    while let Some(path) = rows.recv().await {
+        written += 1;
         writer
             .as_mut()
             .write(&[
@@ -170,6 +183,9 @@ pub async fn replace_report(pool: &Pool, report: &NewReport<'_>, paths: &[PathRo
             ])
             .await?;
     }
+    if written != paths {
+        return Err(DbError::Corrupt(format!("a report of {paths} paths, {written} of them read back")));
+    }
     writer.finish().await?;
     transaction.commit().await?;
     Ok(CoverageReport {
@@ -182,7 +198,7 @@ pub async fn replace_report(pool: &Pool, report: &NewReport<'_>, paths: &[PathRo
         lines_total: root.lines_total as u64,
         lines_covered: root.lines_covered as u64,
         coverage_percent: root.coverage_percent,
-        paths: paths.len() as u64,
+        paths,
         uploaded_at: row.get("uploaded_at"),
     })
 }

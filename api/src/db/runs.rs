@@ -2,6 +2,7 @@
 
 use deadpool_postgres::Pool;
 use serde_json::{Map, Value};
+use shipit_shared::api_types::run_limits::{LISTED_ERROR_SUMMARY_CHARS, MAX_COUNTS};
 use shipit_shared::api_types::{NewRun, Run, RunFinish, RunProgress, RunQuery, RunStatus};
 use tokio_postgres::Row;
 
@@ -18,24 +19,25 @@ const INSERT: &str = concat!("INSERT INTO runs (bot, trigger, parameters) VALUES
 
 const SELECT_ONE: &str = concat!("SELECT ", columns!(), " FROM runs WHERE id = $1");
 
-const SELECT_PAGE: &str = concat!(
-    "SELECT ",
-    columns!(),
-    " FROM runs \
+// A page carries the start of each error summary only: a page stays small whatever its runs hold.
+const SELECT_PAGE: &str = "SELECT id, bot, trigger, parameters, status, done, total, message, counts, \
+         left(error_summary, $5) AS error_summary, created_at, updated_at, finished_at \
+     FROM runs \
      WHERE ($1::text IS NULL OR bot = $1) AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3) \
-     ORDER BY id DESC LIMIT $4"
-);
+     ORDER BY id DESC LIMIT $4";
 
 const REPORT_PROGRESS: &str = concat!(
     "UPDATE runs SET done = COALESCE($2, done), total = COALESCE($3, total), message = COALESCE($4, message), \
          counts = counts || $5, updated_at = now() \
-     WHERE id = $1 AND status = 'running' RETURNING ",
+     WHERE id = $1 AND status = 'running' AND (SELECT count(*) FROM jsonb_object_keys(counts || $5)) <= $6 \
+     RETURNING ",
     columns!()
 );
 
 const FINISH: &str = concat!(
     "UPDATE runs SET status = $2, error_summary = $3, counts = counts || $4, updated_at = now(), finished_at = now() \
-     WHERE id = $1 AND status = 'running' RETURNING ",
+     WHERE id = $1 AND status = 'running' AND (SELECT count(*) FROM jsonb_object_keys(counts || $4)) <= $5 \
+     RETURNING ",
     columns!()
 );
 
@@ -64,6 +66,8 @@ pub enum RunUpdate {
     NotFound,
     /// The run is closed already, with this status.
     Closed(RunStatus),
+    /// The run is open, but the merged counts would be more than a run may hold.
+    TooManyCounts,
 }
 
 /// Which open runs keep a new run of the same bot from starting.
@@ -121,7 +125,8 @@ pub async fn list(pool: &Pool, query: &RunQuery, limit: i64) -> Result<Vec<Run>,
     let client = pool.get().await?;
     let status = query.status.map(RunStatus::as_str);
     let statement = client.prepare_cached(SELECT_PAGE).await?;
-    let rows = client.query(&statement, &[&query.bot, &status, &query.before, &limit]).await?;
+    let listed = LISTED_ERROR_SUMMARY_CHARS as i32;
+    let rows = client.query(&statement, &[&query.bot, &status, &query.before, &limit, &listed]).await?;
     rows.iter().map(to_run).collect()
 }
 
@@ -130,7 +135,9 @@ pub async fn report_progress(pool: &Pool, id: i64, progress: &RunProgress) -> Re
     let client = pool.get().await?;
     let counts = Value::Object(progress.counts.clone());
     let statement = client.prepare_cached(REPORT_PROGRESS).await?;
-    let row = client.query_opt(&statement, &[&id, &progress.done, &progress.total, &progress.message, &counts]).await?;
+    let row = client
+        .query_opt(&statement, &[&id, &progress.done, &progress.total, &progress.message, &counts, &max_counts()])
+        .await?;
     update_outcome(&client, id, row).await
 }
 
@@ -140,7 +147,7 @@ pub async fn finish(pool: &Pool, id: i64, finish: &RunFinish) -> Result<RunUpdat
     let counts = Value::Object(finish.counts.clone());
     let status = RunStatus::from(finish.status).as_str();
     let statement = client.prepare_cached(FINISH).await?;
-    let row = client.query_opt(&statement, &[&id, &status, &finish.error_summary, &counts]).await?;
+    let row = client.query_opt(&statement, &[&id, &status, &finish.error_summary, &counts, &max_counts()]).await?;
     update_outcome(&client, id, row).await
 }
 
@@ -164,8 +171,15 @@ async fn update_outcome(
     let statement = client.prepare_cached(SELECT_STATUS).await?;
     match client.query_opt(&statement, &[&id]).await? {
         None => Ok(RunUpdate::NotFound),
-        Some(row) => Ok(RunUpdate::Closed(parse(row.get("status"))?)),
+        Some(row) => match parse(row.get("status"))? {
+            RunStatus::Running => Ok(RunUpdate::TooManyCounts),
+            status => Ok(RunUpdate::Closed(status)),
+        },
     }
+}
+
+fn max_counts() -> i64 {
+    MAX_COUNTS as i64
 }
 
 fn to_run(row: &Row) -> Result<Run, DbError> {

@@ -1,57 +1,64 @@
 //! Coverage reports: uploaded by the coverage bot, read by dashboards by revision, path, suite
 //! and platform.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use bytes::Bytes;
-use flate2::Compression;
 use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
+use futures::TryStreamExt;
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::coverage::{
-    ALL, CovdirNode, CoverageFilters, CoverageReport, CoverageUpload, HistoryPoint, HistoryQuery, LatestReport,
-    PathChild, PathCoverage, PathQuery, RepositoryQuery, ZeroCoverageReport,
+    ALL, CoverageFilters, CoverageReport, CoverageUpload, HistoryPoint, HistoryQuery, LatestReport, PathChild,
+    PathCoverage, PathQuery, RepositoryQuery, ZeroCoverageReport,
 };
 use shipit_shared::pushlog;
+use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::app::AppState;
-use crate::auth::{Caller, Reader, scopes};
-use crate::db::{self, coverage::NewReport, coverage::PathRow, coverage::ReportRef};
+use crate::auth::{Authorized, Reader, scopes};
+use crate::covdir::{self, ParsedUpload};
+use crate::db::{self, coverage::NewReport, coverage::ReportRef, coverage::RootTotals};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{QueryParams, parse_json};
+use crate::extract::{QueryParams, check_json_content};
+use crate::state::AppState;
 
 const LATEST_REPORTS: i64 = 10;
 
-/// Upload a report; a report with the same repository, revision, suite and platform is replaced.
+/// Upload a report (JSON, gzip-compressed or not); a report with the same repository, revision,
+/// suite and platform is replaced. The token is checked before a byte of the body is read; the
+/// body is parsed as it arrives, in bounded memory; totals must agree with the per-line data.
 #[utoipa::path(
     post, path = "/coverage/reports", tag = "coverage", request_body = CoverageUpload,
     security(("bearer" = ["project:shipit:coverage/manage"])),
     responses(
         (status = 201, description = "The report is stored", body = CoverageReport),
-        (status = "4XX", description = "Bad report, token or scope; body too large", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Bad report, token or scope; body too large; not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many uploads at once: try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn upload_report(
     State(state): State<AppState>,
-    caller: Caller,
-    body: Bytes,
+    _: Authorized<scopes::CoverageManage>,
+    request: Request,
 ) -> ApiResult<(StatusCode, Json<CoverageReport>)> {
-    caller.require(scopes::COVERAGE_MANAGE)?;
-    // Parsing and compressing a mozilla-central report takes a while: keep it off the
-    // executor threads.
-    let (upload, paths) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
-        let upload: CoverageUpload = parse_json(&body)?;
-        validate(&upload)?;
-        let paths = flatten(&upload.covdir)?;
-        Ok((upload, paths))
-    })
-    .await
-    .map_err(|error| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("upload processing failed: {error}"))
-    })??;
+    check_json_content(request.headers())?;
+    let Ok(_permit) = state.uploads.clone().try_acquire_owned() else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many coverage uploads at once, try again")
+            .with_retry_after(UPLOAD_RETRY_AFTER_SECS));
+    };
+    let limit = state.config.coverage_upload_limit_bytes;
+    let body = request.into_body().into_data_stream().map_err(std::io::Error::other);
+    let reader = SyncIoBridge::new(StreamReader::new(body));
+    // Parsing a mozilla-central report takes a while: keep it off the executor threads.
+    let mut upload = blocking(move || covdir::read_upload(reader, limit)).await?;
+    validate(&upload)?;
+    let rows = std::mem::take(&mut upload.rows);
+    let paths = rows.len();
+    let (sender, receiver) = tokio::sync::mpsc::channel(256);
+    let replay = tokio::task::spawn_blocking(move || {
+        rows.replay(|row| sender.blocking_send(row).map_err(|_| std::io::Error::other("the database write stopped")))
+    });
     let report = NewReport {
         repository: &upload.repository,
         revision: &upload.revision,
@@ -61,12 +68,33 @@ pub async fn upload_report(
         platform: &upload.platform,
         zero_coverage: &upload.zero_coverage,
     };
-    let stored = db::coverage::replace_report(&state.pool, &report, &paths).await?;
+    let root = RootTotals {
+        lines_total: upload.root.lines_total,
+        lines_covered: upload.root.lines_covered,
+        coverage_percent: upload.root.percent(),
+    };
+    let stored = db::coverage::replace_report(&state.pool, &report, &root, paths, receiver).await;
+    match replay.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "cannot read back a spooled coverage upload"),
+        Err(error) => tracing::error!(%error, "the spool reader panicked"),
+    }
+    let stored = stored?;
     tracing::info!(
         repository = %stored.repository, revision = %stored.revision, suite = %stored.suite, platform = %stored.platform,
         paths = stored.paths, "coverage report stored"
     );
     Ok((StatusCode::CREATED, Json(stored)))
+}
+
+/// How long a refused upload is told to wait, in seconds.
+const UPLOAD_RETRY_AFTER_SECS: u64 = 30;
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        tracing::error!(%error, "coverage upload processing panicked");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    })?
 }
 
 /// The newest reports of a repository (all suites and platforms merged).
@@ -78,6 +106,7 @@ pub async fn latest(
     _reader: Reader,
     QueryParams(query): QueryParams<RepositoryQuery>,
 ) -> ApiResult<Json<Vec<LatestReport>>> {
+    check_repository(&query.repository)?;
     Ok(Json(db::coverage::latest(&state.pool, &query.repository, LATEST_REPORTS).await?))
 }
 
@@ -91,6 +120,7 @@ pub async fn path(
     _reader: Reader,
     QueryParams(query): QueryParams<PathQuery>,
 ) -> ApiResult<Json<PathCoverage>> {
+    check_repository(&query.repository)?;
     let (suite, platform) = (or_all(query.suite.as_deref()), or_all(query.platform.as_deref()));
     let report = resolve_report(&state, &query.repository, query.changeset.as_deref(), suite, platform).await?;
     let path = normalise_path(query.path.as_deref().unwrap_or_default())?;
@@ -139,6 +169,7 @@ pub async fn history(
     _reader: Reader,
     QueryParams(query): QueryParams<HistoryQuery>,
 ) -> ApiResult<Json<Vec<HistoryPoint>>> {
+    check_repository(&query.repository)?;
     let path = normalise_path(query.path.as_deref().unwrap_or_default())?;
     let (suite, platform) = (or_all(query.suite.as_deref()), or_all(query.platform.as_deref()));
     let points =
@@ -155,6 +186,7 @@ pub async fn filters(
     _reader: Reader,
     QueryParams(query): QueryParams<RepositoryQuery>,
 ) -> ApiResult<Json<CoverageFilters>> {
+    check_repository(&query.repository)?;
     Ok(Json(db::coverage::filters(&state.pool, &query.repository).await?))
 }
 
@@ -168,6 +200,7 @@ pub async fn zero(
     _reader: Reader,
     QueryParams(query): QueryParams<RepositoryQuery>,
 ) -> ApiResult<Json<ZeroCoverageReport>> {
+    check_repository(&query.repository)?;
     let report = resolve_report(&state, &query.repository, query.changeset.as_deref(), ALL, ALL).await?;
     let files = db::coverage::zero_coverage(&state.pool, report.id).await?;
     Ok(Json(ZeroCoverageReport { changeset: report.revision, push: report.push_id, files }))
@@ -197,23 +230,16 @@ async fn resolve_report(
     if let Some(report) = db::coverage::report_by_revision(&state.pool, repository, changeset, suite, platform).await? {
         return Ok(report);
     }
-    let push_id = push_of(state, repository, changeset).await?;
+    let push_id = state
+        .pushes
+        .push_of(&state.upstream, &state.config.hgmo_url, repository, changeset)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{changeset} is in no push of {repository}")))?;
     db::coverage::report_at_or_after(&state.pool, repository, suite, platform, push_id).await?.ok_or_else(|| {
         ApiError::not_found(format!(
             "no coverage report at or after push {push_id} of {repository} ({suite}, {platform})"
         ))
     })
-}
-
-async fn push_of(state: &AppState, repository: &str, changeset: &str) -> ApiResult<i64> {
-    match pushlog::push_of(&state.upstream, &state.config.hgmo_url, repository, changeset).await {
-        Ok(Some(push)) => Ok(push.id),
-        Ok(None) => Err(ApiError::not_found(format!("{changeset} is in no push of {repository}"))),
-        Err(error) => {
-            tracing::warn!(%error, "cannot ask the pushlog");
-            Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot find the push of {changeset}: {error}")))
-        }
-    }
 }
 
 fn is_revision(text: &str) -> bool {
@@ -235,10 +261,20 @@ fn is_plain_name(name: &str) -> bool {
         && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte))
 }
 
-fn validate(upload: &CoverageUpload) -> ApiResult<()> {
-    if upload.repository.is_empty() || upload.repository.contains("..") {
-        return Err(ApiError::invalid_field("repository", "a repository is a non-empty pushlog path"));
+/// 400 unless `repository` is a plain pushlog path (`mozilla-central`, `integration/autoland`).
+fn check_repository(repository: &str) -> ApiResult<()> {
+    if !pushlog::is_valid_repository(repository) {
+        return Err(ApiError::invalid_field(
+            "repository",
+            "a repository is a pushlog path: up to 100 letters, digits, `_`, `.` and `-`, in segments separated by `/`, \
+             none of them `.` or `..`",
+        ));
     }
+    Ok(())
+}
+
+fn validate(upload: &ParsedUpload) -> ApiResult<()> {
+    check_repository(&upload.repository)?;
     if !is_revision(&upload.revision) || upload.revision.len() != 40 {
         return Err(ApiError::invalid_field("revision", "a revision is 40 hexadecimal digits"));
     }
@@ -248,67 +284,6 @@ fn validate(upload: &CoverageUpload) -> ApiResult<()> {
         }
     }
     Ok(())
-}
-
-/// Flattens a covdir tree into rows, checking its totals on the way.
-fn flatten(root: &CovdirNode) -> ApiResult<Vec<PathRow>> {
-    let mut rows = Vec::new();
-    flatten_into(root, String::new(), None, "covdir", &mut rows)?;
-    Ok(rows)
-}
-
-fn flatten_into(
-    node: &CovdirNode,
-    path: String,
-    parent: Option<String>,
-    field: &str,
-    rows: &mut Vec<PathRow>,
-) -> ApiResult<()> {
-    if node.lines_covered + node.lines_missed != node.lines_total {
-        return Err(ApiError::invalid_field(
-            field,
-            format!(
-                "linesCovered ({}) + linesMissed ({}) != linesTotal ({})",
-                node.lines_covered, node.lines_missed, node.lines_total
-            ),
-        ));
-    }
-    let (kind, lines, children) = match (&node.coverage, &node.children) {
-        (Some(coverage), None) => ("file", Some(compress_lines(coverage)?), None),
-        (None, Some(children)) => ("directory", None, Some(children.len() as i64)),
-        _ => {
-            return Err(ApiError::invalid_field(
-                field,
-                "a node has either `coverage` (a file) or `children` (a directory)",
-            ));
-        }
-    };
-    rows.push(PathRow {
-        path: path.clone(),
-        parent,
-        kind,
-        name: node.name.clone(),
-        lines_total: node.lines_total as i64,
-        lines_covered: node.lines_covered as i64,
-        lines_missed: node.lines_missed as i64,
-        coverage_percent: node.coverage_percent,
-        children,
-        lines,
-    });
-    for (name, child) in node.children.iter().flatten() {
-        if name.is_empty() || name.contains('/') || name == ".." {
-            return Err(ApiError::invalid_field(field, format!("invalid child name {name:?}")));
-        }
-        let child_path = if path.is_empty() { name.clone() } else { format!("{path}/{name}") };
-        flatten_into(child, child_path, Some(path.clone()), &format!("{field}.children.{name}"), rows)?;
-    }
-    Ok(())
-}
-
-fn compress_lines(lines: &[i64]) -> ApiResult<Vec<u8>> {
-    let json = serde_json::to_vec(lines).map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-    encoder.write_all(&json).and_then(|()| encoder.finish()).map_err(|error| ApiError::bad_request(error.to_string()))
 }
 
 fn decompress_lines(compressed: &[u8]) -> ApiResult<Vec<i64>> {
@@ -335,8 +310,10 @@ mod tests {
     }
 
     #[test]
-    fn line_arrays_survive_compression() {
-        let lines = vec![-1, 0, 3, 18_446_744_073, -1];
-        assert_eq!(decompress_lines(&compress_lines(&lines).unwrap()).unwrap(), lines);
+    fn stored_line_arrays_read_back() {
+        use std::io::Write;
+        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(b"[-1,0,3,18446744073,-1]").unwrap();
+        assert_eq!(decompress_lines(&encoder.finish().unwrap()).unwrap(), [-1, 0, 3, 18_446_744_073, -1]);
     }
 }

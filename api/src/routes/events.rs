@@ -6,18 +6,20 @@
 use std::collections::HashSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::events::{
     ClaimOutcome, ClaimOutcomes, EventClaims, EventRecord, HandledCount, HandledEvents, MAX_CLAIM_BATCH,
-    MAX_HANDLED_BATCH, is_valid_key, is_valid_source,
+    MAX_HANDLED_BATCH, MAX_LEASE_SECS, is_valid_key, is_valid_source,
 };
+use shipit_shared::runner::check_parameters;
 
-use crate::app::AppState;
-use crate::auth::{Caller, Reader, scopes};
+use crate::auth::{Authorized, Reader, scopes};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, Path};
+use crate::routes::runs::check_parameters_size;
+use crate::state::AppState;
 
 /// Claim events and open their runs, in one step (one transaction for the batch). A granted
 /// claim is pending until confirmed with `POST /events/handled`; a pending claim lapses when its
@@ -34,17 +36,24 @@ use crate::extract::JsonBody;
 )]
 pub async fn claim_events(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::EventsAndRunsManage>,
     JsonBody(batch): JsonBody<EventClaims>,
 ) -> ApiResult<Json<ClaimOutcomes>> {
-    caller.require(scopes::EVENTS_MANAGE)?;
-    caller.require(scopes::RUNS_MANAGE)?;
     if batch.claims.is_empty() || batch.claims.len() > MAX_CLAIM_BATCH {
         return Err(ApiError::invalid_field("claims", format!("1 to {MAX_CLAIM_BATCH} claims at once")));
     }
     let mut events = HashSet::new();
-    for claim in &batch.claims {
+    for (index, claim) in batch.claims.iter().enumerate() {
         validate(&claim.source, &claim.key)?;
+        if claim.lease_secs > MAX_LEASE_SECS {
+            return Err(ApiError::invalid_field(
+                format!("claims[{index}].lease_secs"),
+                format!("a lease is at most {MAX_LEASE_SECS} seconds"),
+            ));
+        }
+        check_parameters(&claim.run.parameters)
+            .map_err(|error| ApiError::invalid_field(format!("claims[{index}].run.parameters"), error.to_string()))?;
+        check_parameters_size(&format!("claims[{index}].run.parameters"), &claim.run.parameters)?;
         // Bot names follow the same rule as sources.
         if !is_valid_source(&claim.run.bot) {
             return Err(ApiError::invalid_field(
@@ -81,10 +90,9 @@ pub async fn claim_events(
 )]
 pub async fn events_handled(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<scopes::EventsManage>,
     JsonBody(handled): JsonBody<HandledEvents>,
 ) -> ApiResult<Json<HandledCount>> {
-    caller.require(scopes::EVENTS_MANAGE)?;
     if handled.events.len() > MAX_HANDLED_BATCH {
         return Err(ApiError::invalid_field("events", format!("at most {MAX_HANDLED_BATCH} events at once")));
     }

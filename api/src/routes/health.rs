@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::db;
+use crate::state::AppState;
 
 /// The answer of `/__heartbeat__`.
 #[derive(Debug, Serialize, ToSchema)]

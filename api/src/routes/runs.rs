@@ -1,19 +1,24 @@
 //! Bot runs: opened by a bot, updated with progress, closed with an outcome, listed for people.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
+use serde_json::{Map, Value};
+use shipit_shared::api_types::run_limits::{
+    MAX_COUNT_KEY_BYTES, MAX_COUNT_VALUE_BYTES, MAX_COUNTS, MAX_ERROR_SUMMARY_CHARS, MAX_MESSAGE_CHARS,
+    MAX_PARAMETERS_BYTES,
+};
 use shipit_shared::api_types::{
     NewRun, Problem, Run, RunFinish, RunPage, RunProgress, RunQuery, RunStatus, RunTrigger, TriggerRun,
 };
-use shipit_shared::runner::TriggerRequest;
+use shipit_shared::runner::{RunnerError, TriggerRequest, check_parameters};
 
-use crate::app::AppState;
-use crate::auth::{Caller, Reader, scopes};
+use crate::auth::{Authorized, Reader, scopes};
 use crate::db::{self, runs::Overlap, runs::RunUpdate};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, Path, QueryParams};
 use crate::scheduler::{self, StartError};
+use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 50;
 const MAX_PAGE: i64 = 200;
@@ -29,16 +34,16 @@ const MAX_PAGE: i64 = 200;
 )]
 pub async fn create_run(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::RunsManage>,
     JsonBody(run): JsonBody<NewRun>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
-    caller.require(scopes::RUNS_MANAGE)?;
     if !is_valid_bot_name(&run.bot) {
         return Err(ApiError::invalid_field(
             "bot",
             "a bot name is 1 to 63 lowercase letters, digits and dashes, starting with a letter",
         ));
     }
+    check_parameters_size("parameters", &run.parameters)?;
     let run = db::runs::insert(&state.pool, &run).await?;
     metrics::counter!("shipit_runs_opened_total", "bot" => run.bot.clone()).increment(1);
     tracing::info!(run.id = run.id, bot.name = %run.bot, trigger = run.trigger.as_str(), caller = %caller.name, "run opened");
@@ -98,11 +103,12 @@ pub async fn get_run(State(state): State<AppState>, _reader: Reader, Path(id): P
 )]
 pub async fn report_progress(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<scopes::RunsManage>,
     Path(id): Path<i64>,
     JsonBody(progress): JsonBody<RunProgress>,
 ) -> ApiResult<Json<Run>> {
-    caller.require(scopes::RUNS_MANAGE)?;
+    check_text("message", progress.message.as_deref(), MAX_MESSAGE_CHARS)?;
+    check_counts(&progress.counts)?;
     updated(id, db::runs::report_progress(&state.pool, id, &progress).await?)
 }
 
@@ -119,11 +125,12 @@ pub async fn report_progress(
 )]
 pub async fn finish_run(
     State(state): State<AppState>,
-    caller: Caller,
+    _: Authorized<scopes::RunsManage>,
     Path(id): Path<i64>,
     JsonBody(finish): JsonBody<RunFinish>,
 ) -> ApiResult<Json<Run>> {
-    caller.require(scopes::RUNS_MANAGE)?;
+    check_text("error_summary", finish.error_summary.as_deref(), MAX_ERROR_SUMMARY_CHARS)?;
+    check_counts(&finish.counts)?;
     let run = updated(id, db::runs::finish(&state.pool, id, &finish).await?)?;
     metrics::counter!("shipit_runs_finished_total", "bot" => run.bot.clone(), "status" => run.status.as_str())
         .increment(1);
@@ -136,7 +143,54 @@ fn updated(id: i64, update: RunUpdate) -> ApiResult<Json<Run>> {
         RunUpdate::Updated(run) => Ok(Json(run)),
         RunUpdate::NotFound => Err(no_such_run(id)),
         RunUpdate::Closed(status) => Err(ApiError::run_conflict(id, closed_detail(id, status))),
+        RunUpdate::TooManyCounts => Err(ApiError::invalid_field(
+            "counts",
+            format!("a run holds at most {MAX_COUNTS} counts, those reported so far included"),
+        )),
     }
+}
+
+/// 400 when `text` is longer than `max` characters.
+fn check_text(field: &str, text: Option<&str>, max: usize) -> ApiResult<()> {
+    if text.is_some_and(|text| text.chars().count() > max) {
+        return Err(ApiError::invalid_field(field, format!("{field} is at most {max} characters")));
+    }
+    Ok(())
+}
+
+/// 400 unless `counts` stays within the limits of a run (the merge with the counts stored is
+/// checked by the update itself).
+fn check_counts(counts: &Map<String, Value>) -> ApiResult<()> {
+    if counts.len() > MAX_COUNTS {
+        return Err(ApiError::invalid_field("counts", format!("a run holds at most {MAX_COUNTS} counts")));
+    }
+    for (key, value) in counts {
+        if key.is_empty() || key.len() > MAX_COUNT_KEY_BYTES {
+            return Err(ApiError::invalid_field(
+                format!("counts.{key}"),
+                format!("a count's name is 1 to {MAX_COUNT_KEY_BYTES} bytes"),
+            ));
+        }
+        if value.to_string().len() > MAX_COUNT_VALUE_BYTES {
+            return Err(ApiError::invalid_field(
+                format!("counts.{key}"),
+                format!("a count's value is at most {MAX_COUNT_VALUE_BYTES} bytes of JSON"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// 400 when the parameters of a run are larger than a run may hold.
+pub fn check_parameters_size(field: &str, parameters: &Map<String, Value>) -> ApiResult<()> {
+    let size = serde_json::to_vec(parameters).map_or(usize::MAX, |json| json.len());
+    if size > MAX_PARAMETERS_BYTES {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("parameters are at most {MAX_PARAMETERS_BYTES} bytes of JSON"),
+        ));
+    }
+    Ok(())
 }
 
 fn closed_detail(id: i64, status: RunStatus) -> String {
@@ -160,10 +214,9 @@ fn no_such_run(id: i64) -> ApiError {
 )]
 pub async fn trigger_run(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::RunsTrigger>,
     JsonBody(body): JsonBody<TriggerRun>,
 ) -> ApiResult<(StatusCode, Json<Run>)> {
-    caller.require(scopes::RUNS_TRIGGER)?;
     let Some(bot) = state.bots.iter().find(|bot| bot.name == body.bot) else {
         let known: Vec<&str> = state.bots.iter().map(|bot| bot.name.as_str()).collect();
         return Err(ApiError::invalid_field(
@@ -171,6 +224,11 @@ pub async fn trigger_run(
             format!("unknown bot {:?}; known bots: {}", body.bot, known.join(", ")),
         ));
     };
+    check_parameters(&body.parameters).map_err(|error| match &error {
+        RunnerError::Parameter { name, .. } => ApiError::invalid_field(format!("parameters.{name}"), error.to_string()),
+        _ => ApiError::invalid_field("parameters", error.to_string()),
+    })?;
+    check_parameters_size("parameters", &body.parameters)?;
     bot.validate(&body.parameters).map_err(|(field, detail)| ApiError::invalid_field(field, detail))?;
     let request = TriggerRequest { bot: body.bot, trigger: RunTrigger::Manual, parameters: body.parameters };
     match scheduler::start_run(&state, &request, Overlap::SameParameters).await {
@@ -198,16 +256,6 @@ fn is_valid_bot_name(name: &str) -> bool {
     bytes.next().is_some_and(|first| first.is_ascii_lowercase())
         && name.len() <= 63
         && bytes.all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
-}
-
-/// Marks failed the open runs that have not reported within the configured timeout.
-pub async fn fail_silent_runs(state: &AppState) -> Result<usize, db::DbError> {
-    let failed = db::runs::fail_silent(&state.pool, state.config.run_timeout_secs as i64).await?;
-    for run in &failed {
-        metrics::counter!("shipit_runs_finished_total", "bot" => run.bot.clone(), "status" => "failed").increment(1);
-        tracing::warn!(run.id = run.id, bot.name = %run.bot, "run timed out: marked failed");
-    }
-    Ok(failed.len())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::static_analysis::{
@@ -12,11 +12,11 @@ use shipit_shared::api_types::static_analysis::{
     RevisionSummary,
 };
 
-use crate::app::AppState;
-use crate::auth::{Caller, Reader, scopes};
+use crate::auth::{Authorized, Reader, scopes};
 use crate::db::{self, static_analysis::BatchOutcome};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{JsonBody, Path, QueryParams};
+use crate::state::AppState;
 
 /// Rows of `GET /static-analysis/checks` at most.
 const MAX_CHECK_STATS: i64 = 5000;
@@ -40,11 +40,10 @@ const DEFAULT_STATS_DAYS: i64 = 30;
 )]
 pub async fn post_issues(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::StaticAnalysisManage>,
     Path(diff_id): Path<i64>,
     JsonBody(mut batch): JsonBody<IssueBatch>,
 ) -> ApiResult<Json<IssueBatchResult>> {
-    caller.require(scopes::STATIC_ANALYSIS_MANAGE)?;
     validate(diff_id, &batch)?;
     // An issue repeated in one batch (same code twice in a file) is recorded once.
     let mut seen = HashSet::new();

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::uplift::{
@@ -13,11 +13,11 @@ use shipit_shared::api_types::uplift::{
     GraftStatus, NewGraft, is_valid_channel,
 };
 
-use crate::app::AppState;
-use crate::auth::{Caller, Reader, scopes};
+use crate::auth::{Authorized, Caller, Reader, scopes};
 use crate::db::{self, uplift::GraftOutcome};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, Path};
+use crate::state::AppState;
 
 /// Longest contributor comment, in characters.
 const MAX_COMMENT_CHARS: usize = 10_000;
@@ -41,11 +41,10 @@ const CHANNEL_RULE: &str = "a channel name is a lowercase letter then up to 39 l
 )]
 pub async fn put_channel(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::UpliftManage>,
     Path(name): Path<String>,
     JsonBody(update): JsonBody<ChannelUpdate>,
 ) -> ApiResult<Json<Channel>> {
-    caller.require(scopes::UPLIFT_MANAGE)?;
     if !is_valid_channel(&name) {
         return Err(ApiError::invalid_field("channel", CHANNEL_RULE));
     }
@@ -111,10 +110,9 @@ pub async fn list_bugs(State(state): State<AppState>, _reader: Reader) -> ApiRes
 )]
 pub async fn upsert_bug(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::UpliftManage>,
     JsonBody(mut bug): JsonBody<BugUpsert>,
 ) -> ApiResult<Json<BugUpsertResult>> {
-    caller.require(scopes::UPLIFT_MANAGE)?;
     validate_bug(&bug)?;
     bug.channels.sort();
     bug.channels.dedup();
@@ -194,10 +192,9 @@ pub async fn get_bug(
 )]
 pub async fn delete_bug(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::UpliftManage>,
     Path(bugzilla_id): Path<i64>,
 ) -> ApiResult<StatusCode> {
-    caller.require(scopes::UPLIFT_MANAGE)?;
     if !db::uplift::delete_bug(&state.pool, bugzilla_id).await? {
         return Err(no_bug(bugzilla_id));
     }
@@ -238,11 +235,10 @@ pub async fn list_grafts(
 )]
 pub async fn post_graft(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::UpliftManage>,
     Path(bugzilla_id): Path<i64>,
     JsonBody(graft): JsonBody<NewGraft>,
 ) -> ApiResult<(StatusCode, Json<Graft>)> {
-    caller.require(scopes::UPLIFT_MANAGE)?;
     validate_graft(&graft)?;
     let success = graft.commits.iter().all(|commit| commit.status.is_success());
     match db::uplift::insert_graft(&state.pool, bugzilla_id, &graft, success).await? {
@@ -340,11 +336,10 @@ pub async fn get_contributor(
 )]
 pub async fn put_contributor(
     State(state): State<AppState>,
-    caller: Caller,
+    Authorized(caller, _): Authorized<scopes::Admin>,
     Path(bugzilla_id): Path<i64>,
     JsonBody(update): JsonBody<ContributorUpdate>,
 ) -> ApiResult<Json<Contributor>> {
-    caller.require(scopes::ADMIN)?;
     if update.karma.is_some_and(|karma| karma.abs() > MAX_KARMA) {
         return Err(ApiError::invalid_field("karma", format!("karma is between -{MAX_KARMA} and {MAX_KARMA}")));
     }

@@ -121,3 +121,41 @@ async fn reads_are_public_by_default_and_need_the_read_scope_when_configured() {
     // Health endpoints stay public: load balancers carry no token.
     assert_eq!(private.client.get(private.url("/__lbheartbeat__")).send().await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn token_names_refuse_control_characters() {
+    let app = TestApp::spawn().await;
+    let scopes = ["project:shipit:read".to_owned()];
+    for name in ["bot\nID  NAME  active", "a\u{0}b", "tab\there", "", &"n".repeat(101)] {
+        let refused = admin::create_token(&app.state.pool, name, &scopes, None).await;
+        assert!(matches!(refused, Err(admin::AdminError::InvalidName(_))), "{name:?}: {refused:?}");
+    }
+    assert!(admin::create_token(&app.state.pool, "coverage-bot (prod)", &scopes, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_local_runners_token_stays_valid_across_restarts_of_the_api() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shipit/local-runner.token");
+
+    let first = admin::local_runner_token(&app.state.pool, &file).await.unwrap();
+    let after_restart = admin::local_runner_token(&app.state.pool, &file).await.unwrap();
+
+    assert_eq!(first, after_restart);
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let (status, _) = app.post("/runs", Some(&first), &new_run()).await;
+    assert_eq!(status, 201, "a bot started before the restart still reports");
+
+    // A token that is no longer valid (revoked, or another token's) is replaced, and the file
+    // follows.
+    let id =
+        admin::list_tokens(&app.state.pool).await.unwrap().into_iter().find(|t| t.name == "local-runner").unwrap().id;
+    admin::revoke_token(&app.state.pool, id).await.unwrap();
+    let replaced = admin::local_runner_token(&app.state.pool, &file).await.unwrap();
+    assert_ne!(replaced, first);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), replaced);
+    assert_eq!(app.post("/runs", Some(&replaced), &new_run()).await.0, 201);
+    assert_eq!(app.post("/runs", Some(&first), &new_run()).await.0, 401);
+}

@@ -261,3 +261,155 @@ async fn a_changeset_without_a_report_resolves_to_the_next_report_after_its_push
         app.client.get(app.url("/coverage/path?repository=mozilla-central&changeset=tip")).send().await.unwrap();
     assert_eq!(problem(not_hex, 400).await.field.as_deref(), Some("changeset"));
 }
+
+/// Sends the head of a `POST /coverage/reports` announcing a large body, and only its first
+/// bytes: the answer the API gives without waiting for the rest.
+async fn post_head_only(app: &TestApp, authorization: Option<&str>) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base_url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let authorization = authorization.map(|value| format!("authorization: {value}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST /coverage/reports HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n{authorization}content-length: 1000000000\r\n\r\n{{\"covdir\": "
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer)).await;
+    let read = read.expect("the API answered before the body was sent").unwrap();
+    (stream, String::from_utf8_lossy(&answer[..read]).into_owned())
+}
+
+#[tokio::test]
+async fn an_upload_is_refused_before_a_byte_of_its_body_is_read_without_the_scope() {
+    let app = TestApp::spawn().await;
+    let reader = app.token(&["project:shipit:read", "project:shipit:runs/manage"]).await;
+
+    let (_, without_token) = post_head_only(&app, None).await;
+    let (_, without_scope) = post_head_only(&app, Some(&format!("Bearer {reader}"))).await;
+
+    assert!(without_token.starts_with("HTTP/1.1 401"), "{without_token}");
+    assert!(without_scope.starts_with("HTTP/1.1 403"), "{without_scope}");
+    assert!(without_scope.contains("project:shipit:coverage/manage"), "{without_scope}");
+}
+
+#[tokio::test]
+async fn uploads_beyond_the_concurrency_limit_get_503_with_retry_after_and_text_is_415() {
+    let app = TestApp::builder().configure(|config| config.coverage_upload_concurrency = 1).spawn().await;
+    let token = app.token(&["project:shipit:coverage/manage"]).await;
+    // One upload holds the only permit while its body trickles in.
+    let _slow = {
+        use tokio::io::AsyncWriteExt;
+        let address = app.base_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let head = format!(
+            "POST /coverage/reports HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\nauthorization: Bearer {token}\r\ncontent-length: 1000000\r\n\r\n{{\"covdir\": "
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let busy = send(&app, &token, &upload(1, "all", "all", c_project())).await;
+    assert_eq!(busy.headers()["retry-after"], "30");
+    problem(busy, 503).await;
+
+    let text = app
+        .client
+        .post(app.url("/coverage/reports"))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body(serde_json::to_vec(&upload(1, "all", "all", c_project())).unwrap())
+        .send()
+        .await
+        .unwrap();
+    problem(text, 415).await;
+}
+
+#[tokio::test]
+async fn totals_must_agree_with_the_lines_they_summarise() {
+    let (app, token) = coverage_app().await;
+    let mut wrapped = c_project();
+    wrapped["linesCovered"] = json!(u64::MAX);
+    let mut lying = c_project();
+    lying["children"]["c-project"]["linesTotal"] = json!(1000);
+    lying["children"]["c-project"]["linesMissed"] = json!(1000 - 29);
+
+    for (covdir, field) in [(wrapped, "covdir"), (lying, "covdir.children.c-project")] {
+        let response = send(&app, &token, &upload(1, "all", "all", covdir)).await;
+        let problem = problem(response, 400).await;
+        assert_eq!(problem.field.as_deref(), Some(field), "{}", problem.detail);
+    }
+    let (status, latest) = app.get("/coverage/latest?repository=mozilla-central", None).await;
+    assert_eq!((status, latest), (200, json!([])));
+}
+
+#[tokio::test]
+async fn a_repository_is_a_plain_pushlog_path_and_lookups_are_cached_and_bounded() {
+    let pushlog = MockServer::start().await;
+    let known = "ab".repeat(20);
+    Mock::given(method("GET"))
+        .and(path("/integration/autoland/json-pushes"))
+        .and(query_param("changeset", known.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "lastpushid": 9, "pushes": {"2": {"changesets": [known], "date": 1_700_000_000, "user": "a@b.c"}}
+        })))
+        .expect(1)
+        .mount(&pushlog)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/integration/autoland/json-pushes"))
+        .and(query_param("changeset", "cd".repeat(20).as_str()))
+        .respond_with(ResponseTemplate::new(404).set_body_string("unknown revision"))
+        .expect(1)
+        .mount(&pushlog)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/integration/autoland/json-pushes"))
+        .and(query_param("changeset", "ef".repeat(20).as_str()))
+        .respond_with(ResponseTemplate::new(404).set_delay(std::time::Duration::from_secs(2)))
+        .mount(&pushlog)
+        .await;
+    let app = TestApp::builder()
+        .configure(|config| {
+            config.hgmo_url = pushlog.uri();
+            config.pushlog_concurrency = 1;
+        })
+        .spawn()
+        .await;
+    let token = app.token(&["project:shipit:coverage/manage"]).await;
+    let mut report = upload(3, "all", "all", c_project());
+    report["repository"] = json!("integration/autoland");
+    assert_eq!(send(&app, &token, &report).await.status(), 201);
+
+    for repository in ["../../x", "a%23frag", "a%3Fx%3D1%26y%3D", "a/../b", "/a"] {
+        let (status, problem) =
+            app.get(&format!("/coverage/path?repository={repository}&changeset={known}"), None).await;
+        assert_eq!((status, problem["field"].as_str()), (400, Some("repository")), "{repository}");
+    }
+    // Found and not found are each asked once (the mocks expect one call each).
+    for _ in 0..3 {
+        let (status, found) =
+            app.get(&format!("/coverage/path?repository=integration/autoland&changeset={known}"), None).await;
+        assert_eq!((status, found["changeset"].as_str()), (200, Some(revision(3).as_str())));
+        let unknown = format!("/coverage/path?repository=integration/autoland&changeset={}", "cd".repeat(20));
+        assert_eq!(app.get(&unknown, None).await.0, 404);
+    }
+    // One lookup at most in flight: a second one meanwhile is told to come back.
+    let slow = format!("/coverage/path?repository=integration/autoland&changeset={}", "ef".repeat(20));
+    let other = format!("/coverage/path?repository=integration/autoland&changeset={}", "12".repeat(20));
+    let (first, second) = tokio::join!(app.get(&slow, None), async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        app.client.get(app.url(&other)).send().await.unwrap()
+    });
+    assert_eq!(first.0, 404);
+    assert!(second.headers().contains_key("retry-after"));
+    problem(second, 503).await;
+    assert!(
+        pushlog
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|request| request.url.path() == "/integration/autoland/json-pushes")
+    );
+}

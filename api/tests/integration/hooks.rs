@@ -37,6 +37,52 @@ fn every_hook_is_valid_and_names_an_existing_binary_and_dockerfile() {
     }
 }
 
+/// What a trigger payload with these parameters and this run id looks like.
+fn payload(parameters: &Value, run_id: &str) -> Value {
+    serde_json::json!({"run_id": run_id, "parameters": parameters})
+}
+
+#[test]
+fn no_hook_takes_the_run_id_or_any_shipit_variable_from_its_parameters() {
+    for (bot, text) in shipit_api::bots::hook_files() {
+        let hook: Value = serde_json::from_str(text).unwrap();
+        let validator = jsonschema::validator_for(&hook["triggerSchema"]).unwrap();
+        // The smallest payload the hook accepts: its required parameters, each a valid value.
+        let parameters_schema = &hook["triggerSchema"]["properties"]["parameters"];
+        let sample = |name: &str| -> Value {
+            match name {
+                "REPOSITORY" => "mozilla-central".into(),
+                "PHABRICATOR_DIFF" => "12345".into(),
+                other => panic!("hooks/{bot}.json: no sample value for required parameter {other}"),
+            }
+        };
+        let required: serde_json::Map<String, Value> = parameters_schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|name| (name.as_str().unwrap().to_owned(), sample(name.as_str().unwrap())))
+            .collect();
+        let accepted = payload(&Value::Object(required.clone()), "12");
+        assert!(validator.is_valid(&accepted), "hooks/{bot}.json refuses {accepted}");
+        for reserved in ["SHIPIT_RUN_ID", "shipit_run_id", "SHIPIT_API__TOKEN", "SHIPIT_API_URL", "SHIPIT_ANYTHING"] {
+            let mut parameters = required.clone();
+            parameters.insert(reserved.to_owned(), "1".into());
+            let refused = payload(&Value::Object(parameters), "12");
+            assert!(!validator.is_valid(&refused), "hooks/{bot}.json accepts the parameter {reserved}");
+        }
+        // The run id is the payload's, never a parameter's, and parameters come from `parameters`.
+        let mut references = text.match_indices("payload.").map(|(at, _)| &text[at..]);
+        assert!(
+            references.all(|rest| rest.starts_with("payload.run_id") || rest.starts_with("payload.parameters")),
+            "hooks/{bot}.json reads the trigger payload outside `run_id` and `parameters`"
+        );
+        assert!(
+            !text.contains("payload.parameters.SHIPIT"),
+            "hooks/{bot}.json sets a variable of the runner from a parameter"
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_schedule_parses_as_a_cron_expression_with_seconds() {
     for bot in shipit_api::bots::definitions().iter() {

@@ -6,6 +6,7 @@ mod client;
 mod coverage;
 mod errors;
 mod events;
+mod hardening;
 mod health;
 mod hooks;
 mod migrations;

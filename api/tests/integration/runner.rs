@@ -9,7 +9,7 @@ use shipit_api::testing::TestApp;
 use shipit_shared::api_client::ApiClient;
 use shipit_shared::api_types::{RunStatus, RunTrigger};
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
-use shipit_shared::runner::{LocalRunnerConfig, Runner, TaskclusterRunnerConfig, TriggerRequest};
+use shipit_shared::runner::{LocalRunnerConfig, Runner, RunnerError, TaskclusterRunnerConfig, TriggerRequest};
 use wiremock::matchers::{body_partial_json, header_regex, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -51,7 +51,7 @@ async fn a_hook_is_triggered_with_a_signed_request_carrying_the_parameters_and_t
     Mock::given(method("POST"))
         .and(path("/api/hooks/v1/hooks/project-relman/shipit-coverage/trigger"))
         .and(header_regex("authorization", r#"^Hawk id="project/relman/shipit", ts="\d+", nonce="[^"]+", mac="[^"]+""#))
-        .and(body_partial_json(json!({"repository": "mozilla-central", "SHIPIT_RUN_ID": "1"})))
+        .and(body_partial_json(json!({"run_id": "1", "parameters": {"repository": "mozilla-central"}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": {"taskId": "fUAD7WGYSIuKXZMOYDz9Lg"}})))
         .expect(1)
         .mount(&taskcluster)
@@ -150,4 +150,42 @@ async fn a_missing_bot_binary_is_a_clear_error_and_closes_the_run() {
     assert!(configured.to_string().contains("risk-score"), "the bot's own command is used: {configured}");
     let run = shipit_api::db::runs::get(&app.state.pool, 1).await.unwrap().unwrap();
     assert_eq!(run.status, RunStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_parameter_can_never_set_the_runners_own_variables_with_either_backend() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = LocalRunnerConfig {
+        bin_dir: dir.path().to_owned(),
+        log_dir: dir.path().to_owned(),
+        environment: BTreeMap::from([("API_ENDPOINT".to_owned(), app.base_url.clone())]),
+        commands: BTreeMap::new(),
+    };
+    let local = Runner::local(config, api_client(&app).await);
+    let taskcluster = MockServer::start().await;
+    let hook = taskcluster_runner(&taskcluster, api_client(&app).await);
+    let with = |name: &str| {
+        let mut request = request("coverage");
+        request.parameters.insert(name.to_owned(), "7".into());
+        request
+    };
+
+    for name in ["SHIPIT_RUN_ID", "shipit_run_id", "SHIPIT_API__TOKEN", "SHIPIT_API_URL", "LD_PRELOAD", "PATH", "A=B"] {
+        for runner in [&local, &hook] {
+            let error = runner.start(&with(name)).await.unwrap_err();
+            assert!(
+                matches!(&error, RunnerError::Parameter { name: refused, .. } if refused == name),
+                "{name}: {error}"
+            );
+        }
+    }
+    // A variable the local runner sets itself cannot come from a parameter either.
+    let error = local.start(&with("api_endpoint")).await.unwrap_err();
+    assert!(matches!(error, RunnerError::Parameter { .. }), "{error}");
+    // Nothing reached Taskcluster, and every refused run is closed as failed.
+    assert!(taskcluster.received_requests().await.unwrap().is_empty());
+    let runs: shipit_shared::api_types::RunPage = app.get_json("/runs?limit=200").await;
+    assert_eq!(runs.runs.len(), 15);
+    assert!(runs.runs.iter().all(|run| run.status == RunStatus::Failed));
 }

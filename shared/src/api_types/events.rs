@@ -26,11 +26,14 @@ pub struct EventClaim {
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     #[schema(value_type = Object)]
     pub details: Map<String, Value>,
-    /// How long the claim holds unconfirmed; after that, or once its run failed, the event may
-    /// be claimed again.
+    /// How long the claim holds unconfirmed, at most an hour (3600 seconds); after that, or
+    /// once its run failed, the event may be claimed again.
     #[serde(default = "default_lease_secs")]
     pub lease_secs: u32,
 }
+
+/// The longest lease a claim may ask for, in seconds.
+pub const MAX_LEASE_SECS: u32 = 3_600;
 
 fn default_lease_secs() -> u32 {
     DEFAULT_LEASE_SECS

@@ -28,7 +28,7 @@ async fn mount_slow_hook(harness: &Harness) {
 async fn triggers_per_task(harness: &Harness) -> BTreeMap<String, usize> {
     let mut per_task = BTreeMap::new();
     for call in harness.hook_calls("static-analysis").await {
-        *per_task.entry(call["TRY_TASK_ID"].as_str().unwrap().to_owned()).or_default() += 1;
+        *per_task.entry(call["parameters"]["TRY_TASK_ID"].as_str().unwrap().to_owned()).or_default() += 1;
     }
     per_task
 }

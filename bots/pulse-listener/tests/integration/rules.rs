@@ -161,7 +161,7 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
     assert_eq!(runs.runs.len(), 1);
     assert_eq!(runs.runs[0].trigger, RunTrigger::Pulse);
     assert_eq!(runs.runs[0].parameters["REVISION"], "ec3dd3ee2ae4b3a63529a912816a110e925eb2d0");
-    assert_eq!(harness.hook_calls("coverage").await[0]["SHIPIT_RUN_ID"], runs.runs[0].id.to_string());
+    assert_eq!(harness.hook_calls("coverage").await[0]["run_id"], runs.runs[0].id.to_string());
     // And the handled events are recorded, naming the run and the hook's task.
     let event = harness.api().event(&coverage, WITH_CCOV_ON_PAGE_2).await.unwrap().expect("recorded");
     assert_eq!(event.run_id, Some(runs.runs[0].id));

@@ -1,0 +1,136 @@
+//! The router: every route with its OpenAPI annotation, `/openapi.json`, and the layers every
+//! request goes through.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::ApiConfig;
+use crate::error::{ApiError, ensure_problem_json};
+use crate::routes::{coverage, health, runs};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ShipIt API", description = "Results of the ShipIt release-engineering bots, and their runs."),
+    modifiers(&BearerScheme),
+    components(schemas(shipit_shared::api_types::Problem)),
+    tags((name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors")),
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A ShipIt API token (`shipit-api token create`); writes need the scope named by each route",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document and the router it describes.
+fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    // Coverage reports are far larger than anything else: they get their own body limit.
+    let uploads = OpenApiRouter::new()
+        .routes(routes!(coverage::upload_report))
+        .layer(DefaultBodyLimit::max(config.coverage_upload_limit_bytes));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(uploads)
+        .routes(routes!(coverage::latest))
+        .routes(routes!(coverage::path))
+        .routes(routes!(coverage::history))
+        .routes(routes!(coverage::filters))
+        .routes(routes!(coverage::zero))
+        .routes(routes!(runs::list_runs, runs::create_run))
+        .routes(routes!(runs::get_run, runs::report_progress))
+        .routes(routes!(runs::finish_run))
+        .routes(routes!(runs::trigger_run))
+        .routes(routes!(crate::routes::static_analysis::post_issues, crate::routes::static_analysis::get_issues))
+        .routes(routes!(crate::routes::static_analysis::get_revision))
+        .routes(routes!(crate::routes::static_analysis::get_checks))
+        .routes(routes!(crate::routes::static_analysis::get_known_issues))
+        .routes(routes!(crate::routes::events::claim_events))
+        .routes(routes!(crate::routes::events::events_handled))
+        .routes(routes!(crate::routes::events::get_event))
+        .routes(routes!(crate::routes::uplift::put_channel))
+        .routes(routes!(crate::routes::uplift::list_channels))
+        .routes(routes!(crate::routes::uplift::channel_bugs))
+        .routes(routes!(crate::routes::uplift::list_bugs, crate::routes::uplift::upsert_bug))
+        .routes(routes!(crate::routes::uplift::get_bug, crate::routes::uplift::delete_bug))
+        .routes(routes!(crate::routes::uplift::list_grafts, crate::routes::uplift::post_graft))
+        .routes(routes!(crate::routes::uplift::get_contributor, crate::routes::uplift::put_contributor))
+        .routes(routes!(health::heartbeat))
+        .routes(routes!(health::lbheartbeat))
+        .routes(routes!(health::version))
+        .routes(routes!(health::metrics))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes(&ApiConfig::default()).1
+}
+
+/// The complete router: routes, `/openapi.json`, and the layers every request goes through.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = api_routes(&state.config);
+    let openapi = Arc::new(openapi);
+    let config = state.config.clone();
+    routes
+        .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
+        .route("/", get(crate::routes::index::index))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        // Other encodings reach the extractors, which refuse them with 415 once the scope is
+        // checked.
+        .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout()))
+        .layer(axum::middleware::from_fn(refuse_long_uris))
+        .layer(axum::middleware::map_response(ensure_problem_json))
+        .layer(axum::middleware::map_response(nosniff))
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// The longest URI the API reads. Longer ones get a problem+json 414 here; hyper itself answers
+/// URIs over 64 KiB with a bare 414 before any of this code runs.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+async fn refuse_long_uris(request: Request, next: Next) -> Response {
+    let length = request.uri().path_and_query().map_or(0, |path| path.as_str().len());
+    if length > MAX_URI_BYTES {
+        return ApiError::new(StatusCode::URI_TOO_LONG, format!("the URI is longer than {MAX_URI_BYTES} bytes"))
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Browsers must not guess another type than the one the API declares.
+async fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}

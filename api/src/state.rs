@@ -1,0 +1,69 @@
+//! What every handler can reach: the pool, the configuration, the metrics, the upstream client,
+//! the bots and the runner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use metrics_exporter_prometheus::PrometheusHandle;
+use shipit_shared::http::{RetryPolicy, UpstreamClient};
+use shipit_shared::runner::Runner;
+use tokio::sync::Semaphore;
+
+use crate::bots::BotDefinition;
+use crate::config::ApiConfig;
+use crate::pushes::PushLookups;
+use crate::run_store::DbRunStore;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub config: Arc<ApiConfig>,
+    pub metrics: PrometheusHandle,
+    /// The client for upstream services the API itself asks (the pushlog).
+    pub upstream: UpstreamClient,
+    /// The bots that can be started, from their hook definitions.
+    pub bots: Arc<Vec<BotDefinition>>,
+    /// How runs are started; none in an API that only records and serves.
+    pub runner: Option<Arc<Runner<DbRunStore>>>,
+    /// Coverage uploads processed at once.
+    pub uploads: Arc<Semaphore>,
+    /// Cached pushlog lookups, a bounded number at once.
+    pub pushes: Arc<PushLookups>,
+}
+
+impl AppState {
+    /// The state of an API using `pool`.
+    pub fn new(pool: Pool, config: ApiConfig) -> Self {
+        // Readers wait for the pushlog: a short timeout, one retry.
+        let retry = RetryPolicy {
+            max_attempts: 2,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(1),
+        };
+        let upstream = UpstreamClient::new(Duration::from_secs(5), retry)
+            .expect("an HTTP client with default TLS settings always builds");
+        let pushes = PushLookups::new(
+            config.pushlog_cache_entries,
+            config.pushlog_concurrency,
+            Duration::from_secs(config.pushlog_not_found_ttl_secs),
+        );
+        Self {
+            pool,
+            uploads: Arc::new(Semaphore::new(config.coverage_upload_concurrency)),
+            pushes: Arc::new(pushes),
+            config: Arc::new(config),
+            metrics: crate::metrics::handle(),
+            upstream,
+            bots: crate::bots::definitions(),
+            runner: None,
+        }
+    }
+
+    /// Starts runs with `runner`.
+    pub fn with_runner(mut self, runner: Runner<DbRunStore>) -> Self {
+        self.runner = Some(Arc::new(runner));
+        self
+    }
+}
