@@ -53,7 +53,9 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
     Mock::given(method("POST"))
         .and(path("/api/hooks/v1/hooks/project-relman/shipit-coverage/trigger"))
         .and(header_regex("authorization", "^Hawk id=\"project/relman/shipit\""))
-        .and(body_partial_json(json!({"REPOSITORY": CENTRAL, "REVISION": "ec3dd3ee2ae4b3a63529a912816a110e925eb2d0"})))
+        .and(body_partial_json(
+            json!({"parameters": {"REPOSITORY": CENTRAL, "REVISION": "ec3dd3ee2ae4b3a63529a912816a110e925eb2d0"}}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(hook_answer("Q292ZXJhZ2VUYXNrMDAwMA")))
         .expect(1)
         .mount(tc)
@@ -84,7 +86,7 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
         .await;
     Mock::given(method("POST"))
         .and(path("/api/hooks/v1/hooks/project-relman/shipit-risk/trigger"))
-        .and(body_partial_json(json!({"REPOSITORY": CENTRAL, "REVISIONS": cpp_head})))
+        .and(body_partial_json(json!({"parameters": {"REPOSITORY": CENTRAL, "REVISIONS": cpp_head}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(hook_answer("UmlzazAwMDAwMDAwMDAwMA")))
         .expect(1)
         .mount(tc)
@@ -93,10 +95,10 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
     // Static analysis: the try-ending task of a code-review push.
     Mock::given(method("POST"))
         .and(path("/api/hooks/v1/hooks/project-relman/shipit-static-analysis/trigger"))
-        .and(body_partial_json(json!({
+        .and(body_partial_json(json!({"parameters": {
             "TRY_TASK_ID": "VHJ5RW5kaW5nVGFzazAwMA", "TRY_TASK_GROUP_ID": "VHJ5R3JvdXAwMDAwMDAwMA",
             "TRY_RUN_ID": "0", "DIFF_ID": "PHID-DIFF-3wwyr5dw4ozxdotzdkbb",
-        })))
+        }})))
         .respond_with(ResponseTemplate::new(200).set_body_json(hook_answer("U3RhdGljMDAwMDAwMDAwMA")))
         .expect(1)
         .mount(tc)
