@@ -10,8 +10,6 @@
 //! and `release_delta`, which needed the release calendar; the stored `html` is not compared
 //! either, since it came from the backend's `html.unescape()` of libmozdata's rendering.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +29,7 @@ use shipit_uplift::landing::{self, Repositories};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use common::{fixture, serve_bug};
+use crate::common::{fixture, serve_bug};
 
 /// A payload the original bot stored.
 fn stored(name: &str) -> Value {

@@ -3,10 +3,7 @@
 //! when the branch moves, new failures reported and (only when asked) commented, bugs that fail
 //! reported without stopping the others, bugs no longer pending removed.
 
-mod common;
-
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -16,6 +13,7 @@ use shipit_shared::api_client::ApiClient;
 use shipit_shared::api_types::RunOutcome;
 use shipit_shared::api_types::uplift::GraftStatus;
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
+use shipit_shared::testing::git;
 use shipit_uplift::bugzilla::{Bugzilla, BugzillaSettings};
 use shipit_uplift::config::{ChannelSettings, RepositorySettings, Settings};
 use shipit_uplift::report;
@@ -23,21 +21,10 @@ use shipit_uplift::run::{self, RunContext, RunOptions, RunSummary};
 use wiremock::matchers::{method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{fixture, serve_bug};
+use crate::common::{fixture, serve_bug};
 
 const BUG: i64 = 1900001;
 const BROKEN_BUG: i64 = 1152022;
-
-fn git(directory: &Path, arguments: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "init.defaultBranch=main"])
-        .args(arguments)
-        .current_dir(directory)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {arguments:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
 
 fn commit(directory: &Path, file: &str, content: &str, message: &str) -> String {
     std::fs::write(directory.join(file), content).unwrap();

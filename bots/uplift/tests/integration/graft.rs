@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use shipit_shared::api_types::uplift::{GraftCommit, GraftStatus};
+use shipit_shared::testing::git;
 use shipit_uplift::graft::{self, GraftJob, GraftRepository};
 
 /// `git` in `dir`, with a fixed identity and no user or system configuration.
@@ -20,13 +21,6 @@ fn git_command(dir: &Path, args: &[&str]) -> Command {
         .args(["-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"])
         .args(args);
     command
-}
-
-/// Runs `git`, asserts it succeeded, gives its output.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = git_command(dir, args).output().unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim_end().to_owned()
 }
 
 /// `n` numbered lines, some replaced: `(line number, text)`.
