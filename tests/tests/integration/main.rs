@@ -3,3 +3,4 @@
 mod kit;
 mod reruns;
 mod sample_data;
+mod security;
