@@ -188,3 +188,54 @@ async fn an_unreadable_secret_is_a_configuration_error() {
     assert_eq!(execute(TestBot(Behaviour::Succeed), Some(&file), None).await, Exit::Configuration);
     assert!(runs(&app).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_closes_the_run_of_a_real_bot_process_and_is_its_exit_status() {
+    let (app, directory, _file) = setup().await;
+    let token = app.token(&["project:shipit:runs/manage", "project:shipit:uplift/manage"]).await;
+    let bugzilla = MockServer::start().await;
+    // Bugzilla never answers in time: the bot is still at work when the signal comes.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(60)))
+        .mount(&bugzilla)
+        .await;
+    let repository = directory.path().join("repository");
+    let made = std::process::Command::new("bash")
+        .arg(shipit_system_tests::workspace_root().join("fixtures/sample/make-repository.sh"))
+        .arg(&repository)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let config = directory.path().join("uplift.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "channels = [{{ name = \"beta\", branch = \"beta\" }}]\n[bugzilla]\nurl = \"{}\"\n[repository]\npath = \"{}\"\n[api]\nurl = \"{}/\"\ntoken = \"{token}\"\n",
+            bugzilla.uri(),
+            repository.display(),
+            app.base_url
+        ),
+    )
+    .unwrap();
+    let mut bot = std::process::Command::new(shipit_system_tests::binary("uplift-bot"))
+        .args(["--config", &config.display().to_string(), "run"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut waited = 0;
+    while bugzilla.received_requests().await.unwrap_or_default().is_empty() {
+        assert!(waited < 300, "the bot never asked Bugzilla");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+
+    let killed = std::process::Command::new("kill").args(["-TERM", &bot.id().to_string()]).status().unwrap();
+    let status = tokio::task::block_in_place(|| bot.wait()).unwrap();
+
+    assert!(killed.success());
+    assert_eq!(status.code(), Some(143));
+    let page: RunPage = app.client.get(app.url("/runs?bot=uplift")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(page.runs.len(), 1);
+    assert_eq!(page.runs[0].status.as_str(), "failed");
+    assert_eq!(page.runs[0].error_summary.as_deref(), Some("stopped by SIGTERM before the end of the run"));
+}
