@@ -130,16 +130,7 @@ impl Bot for StaticAnalysisBot {
 /// Runs the check; with the API configured, leaves out what it knows at base, reports progress
 /// to the context's run and records the issues.
 pub async fn check(context: &Context<Settings>, request: &CheckRequest) -> Result<CheckOutcome, Error> {
-    check_inner(&context.settings, request, &context.http, context.api().ok(), context).await
-}
-
-async fn check_inner(
-    settings: &Settings,
-    request: &CheckRequest,
-    http: &UpstreamClient,
-    api: Option<&ApiClient>,
-    context: &Context<Settings>,
-) -> Result<CheckOutcome, Error> {
+    let (settings, http, api) = (&context.settings, &context.http, context.api().ok());
     if let Some(url) = &request.fetch {
         let (url, directory) = (url.clone(), request.repository.clone());
         tokio::task::spawn_blocking(move || shipit_shared::repository_cache::update(&url, &directory))
