@@ -27,7 +27,8 @@ use crate::state::AppState;
     info(title = "ShipIt API", description = "Results of the ShipIt release-engineering bots, and their runs."),
     modifiers(&BearerScheme),
     components(schemas(shipit_shared::api_types::Problem)),
-    tags((name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors")),
+    tags((name = "risk", description = "The risk bot: assessments of pushed changes, riskiest first, and the model versions with their evaluation"),
+         (name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors")),
 )]
 struct ApiDoc;
 
@@ -75,6 +76,9 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(crate::routes::events::claim_events))
         .routes(routes!(crate::routes::events::events_handled))
         .routes(routes!(crate::routes::events::get_event))
+        .routes(routes!(crate::routes::risk::post_assessments, crate::routes::risk::list_assessments))
+        .routes(routes!(crate::routes::risk::get_revision))
+        .routes(routes!(crate::routes::risk::list_models))
         .routes(routes!(crate::routes::uplift::put_channel))
         .routes(routes!(crate::routes::uplift::list_channels))
         .routes(routes!(crate::routes::uplift::channel_bugs))

@@ -12,6 +12,7 @@ use crate::http::{HttpError, UpstreamClient};
 
 mod coverage;
 pub mod events;
+mod risk;
 mod static_analysis;
 mod uplift;
 

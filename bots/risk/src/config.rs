@@ -1,0 +1,131 @@
+//! The bot's settings (the API, Taskcluster and upstream sections are the kit's): the model, the
+//! repositories it scores and where it keeps its caches. Defaults < `shipit.toml` < `SHIPIT_*`
+//! variables (`SHIPIT_MODEL=/models/risk.json`, `SHIPIT_CACHE_DIR=/cache`).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::RiskError;
+
+/// Everything `risk-bot run` reads from its configuration.
+// Unknown keys are allowed at the top: every `SHIPIT_*` variable lands here (`SHIPIT_LOG_FORMAT`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct RiskSettings {
+    /// The model file (`risk-bot train`).
+    pub model: PathBuf,
+    /// Where the repositories are cloned and the change caches kept (the hook's `/cache`).
+    pub cache_dir: PathBuf,
+    /// The repositories the pulse listener may name.
+    pub repositories: Vec<RepositorySettings>,
+    /// Add the coverage of the changed lines from the API's report of the parent, when it has one.
+    pub coverage: bool,
+    /// Reasons kept each way (up, down).
+    pub reasons: usize,
+    /// List the functions each change added, removed and modified.
+    pub functions: bool,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        Self {
+            model: PathBuf::from("model.json"),
+            cache_dir: PathBuf::from("cache"),
+            repositories: Vec::new(),
+            coverage: true,
+            reasons: 3,
+            functions: true,
+        }
+    }
+}
+
+/// A repository the bot scores.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySettings {
+    /// As the pulse listener names it (`REPOSITORY`): `https://hg.mozilla.org/mozilla-central`.
+    pub name: String,
+    /// A git clone URL: the bot keeps a bare clone under `cache_dir` and fetches it each run.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A local git repository to read instead (nothing is fetched).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The repository's name in the coverage reports (`mozilla-central`); the last segment of
+    /// `name` when absent.
+    #[serde(default)]
+    pub coverage_repository: Option<String>,
+}
+
+impl RepositorySettings {
+    /// The coverage reports' name of the repository.
+    pub fn coverage_name(&self) -> String {
+        self.coverage_repository.clone().unwrap_or_else(|| {
+            let trimmed = self.name.trim_end_matches('/');
+            trimmed
+                .strip_prefix("https://hg.mozilla.org/")
+                .unwrap_or_else(|| trimmed.rsplit('/').next().unwrap_or(trimmed))
+                .to_owned()
+        })
+    }
+}
+
+impl RiskSettings {
+    /// The settings of `repository`, refusing one that is not configured or has neither a
+    /// path nor a URL.
+    pub fn repository(&self, repository: &str) -> Result<&RepositorySettings, RiskError> {
+        let wanted = repository.trim_end_matches('/');
+        let found =
+            self.repositories.iter().find(|candidate| candidate.name.trim_end_matches('/') == wanted).ok_or_else(
+                || {
+                    let known: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
+                    RiskError::Config(format!(
+                        "repositories: `{repository}` is not configured (known: {})",
+                        known.join(", ")
+                    ))
+                },
+            )?;
+        if found.url.is_none() && found.path.is_none() {
+            return Err(RiskError::Config(format!("repositories: `{}` has neither a url nor a path", found.name)));
+        }
+        Ok(found)
+    }
+
+    /// Refuses settings the run cannot work with, naming the setting.
+    pub fn validate(&self) -> Result<(), RiskError> {
+        if self.reasons > shipit_shared::api_types::risk::limits::MAX_REASONS / 2 {
+            return Err(RiskError::Config(format!(
+                "reasons: at most {} each way",
+                shipit_shared::api_types::risk::limits::MAX_REASONS / 2
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coverage_name_is_the_pushlog_path() {
+        let central =
+            RepositorySettings { name: "https://hg.mozilla.org/mozilla-central".into(), ..Default::default() };
+        assert_eq!(central.coverage_name(), "mozilla-central");
+        let autoland =
+            RepositorySettings { name: "https://hg.mozilla.org/integration/autoland/".into(), ..Default::default() };
+        assert_eq!(autoland.coverage_name(), "integration/autoland");
+    }
+
+    #[test]
+    fn an_unknown_repository_is_refused_naming_the_known_ones() {
+        let settings = RiskSettings {
+            repositories: vec![RepositorySettings { name: "a".into(), path: Some("/r".into()), ..Default::default() }],
+            ..RiskSettings::default()
+        };
+        assert!(settings.repository("a/").is_ok());
+        let error = settings.repository("b").unwrap_err().to_string();
+        assert!(error.contains("`b` is not configured (known: a)"), "{error}");
+    }
+}
