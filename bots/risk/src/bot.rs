@@ -149,7 +149,12 @@ pub fn assess(local: &Path, revisions: &[String], settings: &RiskSettings, model
         read: ReadOptions { functions: settings.functions, ..ReadOptions::default() },
         cache: CacheChoice::File(cache),
     };
-    let dataset = Dataset::build(local, &options)?;
+    let mut dataset = Dataset::build(local, &options)?;
+    let labels = match &settings.labels {
+        Some(path) => crate::labels::Labels::read(path, &dataset)?,
+        None => crate::labels::from_trailers(&dataset).0,
+    };
+    dataset.add_label_history(&labels);
     let mut assessments = Vec::new();
     let mut changed_lines = Vec::new();
     for (revision, oid) in wanted {

@@ -25,6 +25,9 @@ pub struct RiskSettings {
     pub reasons: usize,
     /// List the functions each change added, removed and modified.
     pub functions: bool,
+    /// A label file (`risk-bot label`) for the label-history features; the `Fixes:` trailers
+    /// of the history when absent.
+    pub labels: Option<PathBuf>,
 }
 
 impl Default for RiskSettings {
@@ -36,6 +39,7 @@ impl Default for RiskSettings {
             coverage: true,
             reasons: 3,
             functions: true,
+            labels: None,
         }
     }
 }

@@ -18,18 +18,123 @@
 //! | `sexp` | the author's earlier changes to the subsystems this change touches: the most to any one of them (a change touching two of the author's subsystems counts the larger) |
 //!
 //! "Earlier" is the order of the walk: parents before children, then author time. A renamed file
-//! keeps its history (its state moves to the new path). The function counts `fa`, `fr`, `fm` are
-//! the functions added, removed and modified, summed over the files with a grammar.
+//! keeps its history (its state moves to the new path).
+//!
+//! Beyond Kamei's 14, what the change is made of and what its files' and author's history says:
+//!
+//! | feature | definition |
+//! | --- | --- |
+//! | `la_code`, `ld_code`, `nf_code` | lines added, lines deleted and files changed, counting only source files (C, C++, Rust, Python, JavaScript, Go, Java, shell, yacc/lex) |
+//! | `doc` | lines changed (added + deleted) in documentation: man pages, `doc/`, text, markdown |
+//! | `new_files` | files the change adds |
+//! | `feature` | 1 when the subject says it adds something: add, support, new, introduce, implement |
+//! | `cleanup` | 1 when the subject says it tidies: cleanup, whitespace, typo, spelling, cosmetic, style, comment |
+//! | `pbug` | earlier changes to any of the files already known, at the change's time, to have introduced a bug (their fix had landed) |
+//! | `frate` | `pbug` per earlier change of the files, in percent: 100 · pbug / (nuc + 1) |
+//! | `abug` | the author's earlier changes already known, at the change's time, to have introduced a bug |
+//! | `arate` | 100 · abug / (exp + 1) |
+//! | `fa`, `fr`, `fm` | functions added, removed and modified, summed over the files with a grammar |
+//!
+//! The last four of the history group need labels, and only count what was known before the
+//! change: [`add_label_history`] fills them from each introducing commit's earliest fix time.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
+static FEATURE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(add(s|ed|ing)?|support(s|ed)?|new|introduc(e|es|ed|ing)|implement(s|ed)?)\b")
+        .expect("a valid pattern")
+});
+static CLEANUP_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(clean ?up|whitespace|typo|spelling|cosmetic|coding style|\bstyle\b|\bcomments?\b|\bindent)")
+        .expect("a valid pattern")
+});
+
+/// Source files, by extension.
+pub fn is_source(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let extension = name.rsplit_once('.').map_or("", |(_, extension)| extension);
+    matches!(
+        extension,
+        "c" | "h"
+            | "cc"
+            | "cpp"
+            | "cxx"
+            | "hh"
+            | "hpp"
+            | "hxx"
+            | "rs"
+            | "py"
+            | "js"
+            | "mjs"
+            | "jsx"
+            | "ts"
+            | "go"
+            | "java"
+            | "sh"
+            | "y"
+            | "l"
+    )
+}
+
+/// Documentation: man pages, `doc/`, text and markdown files.
+pub fn is_documentation(path: &str) -> bool {
+    static MAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\.[1-9][a-z]*(\.in)?$").expect("a valid pattern"));
+    let lower = path.to_ascii_lowercase();
+    lower.starts_with("man/")
+        || lower.starts_with("doc/")
+        || lower.contains("/doc/")
+        || [".md", ".txt", ".rst", ".html", ".tex", ".sgml"].iter().any(|extension| lower.ends_with(extension))
+        || MAN.is_match(&lower)
+}
+
 use crate::history::Change;
 
-/// The names of the model's features, in their column order.
-pub const NAMES: [&str; 17] = [
-    "ns", "nd", "nf", "entropy", "la", "ld", "lt", "fix", "ndev", "age", "nuc", "exp", "rexp", "sexp", "fa", "fr", "fm",
+/// How many features a row has.
+pub const COUNT: usize = 28;
+
+/// The names of the features, in their column order: Kamei's 14, what the change is made of,
+/// the label history, the function counts.
+pub const NAMES: [&str; COUNT] = [
+    "ns",
+    "nd",
+    "nf",
+    "entropy",
+    "la",
+    "ld",
+    "lt",
+    "fix",
+    "ndev",
+    "age",
+    "nuc",
+    "exp",
+    "rexp",
+    "sexp",
+    "la_code",
+    "ld_code",
+    "nf_code",
+    "doc",
+    "new_files",
+    "feature",
+    "cleanup",
+    "pbug",
+    "frate",
+    "abug",
+    "arate",
+    "fa",
+    "fr",
+    "fm",
 ];
+
+/// Kamei et al.'s 14.
+pub const KAMEI: &[&str] = NAMES.split_at(14).0;
+
+/// The features a model uses unless told otherwise: all but the function counts (which need
+/// the function change sets, off by default on whole histories for their cost).
+pub const DEFAULT_MODEL: &[&str] = NAMES.split_at(25).0;
 
 /// One commit's row.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,6 +157,17 @@ pub struct Row {
     pub exp: f64,
     pub rexp: f64,
     pub sexp: f64,
+    pub la_code: f64,
+    pub ld_code: f64,
+    pub nf_code: f64,
+    pub doc: f64,
+    pub new_files: f64,
+    pub feature: f64,
+    pub cleanup: f64,
+    pub pbug: f64,
+    pub frate: f64,
+    pub abug: f64,
+    pub arate: f64,
     /// Functions added, removed, modified.
     pub fa: f64,
     pub fr: f64,
@@ -60,7 +176,7 @@ pub struct Row {
 
 impl Row {
     /// The features in the order of [`NAMES`].
-    pub fn values(&self) -> [f64; 17] {
+    pub fn values(&self) -> [f64; COUNT] {
         [
             self.ns,
             self.nd,
@@ -76,6 +192,17 @@ impl Row {
             self.exp,
             self.rexp,
             self.sexp,
+            self.la_code,
+            self.ld_code,
+            self.nf_code,
+            self.doc,
+            self.new_files,
+            self.feature,
+            self.cleanup,
+            self.pbug,
+            self.frate,
+            self.abug,
+            self.arate,
             self.fa,
             self.fr,
             self.fm,
@@ -146,6 +273,17 @@ pub fn compute(changes: &[Change]) -> Vec<Row> {
             row.ld += f64::from(file.deleted);
             row.lt += f64::from(file.old_lines);
             churn.push(f64::from(file.added + file.deleted));
+            if is_source(&file.path) {
+                row.la_code += f64::from(file.added);
+                row.ld_code += f64::from(file.deleted);
+                row.nf_code += 1.0;
+            }
+            if is_documentation(&file.path) {
+                row.doc += f64::from(file.added + file.deleted);
+            }
+            if file.old_lines == 0 && file.old_path.is_none() && file.deleted == 0 && file.added > 0 {
+                row.new_files += 1.0;
+            }
             if let Some(functions) = &file.functions {
                 row.fa += functions.added.len() as f64;
                 row.fr += functions.removed.len() as f64;
@@ -157,6 +295,8 @@ pub fn compute(changes: &[Change]) -> Vec<Row> {
         row.nd = directories.len() as f64;
         row.entropy = entropy(&churn);
         row.fix = f64::from(u8::from(change.fix));
+        row.feature = f64::from(u8::from(FEATURE_WORDS.is_match(&change.subject)));
+        row.cleanup = f64::from(u8::from(CLEANUP_WORDS.is_match(&change.subject)));
 
         // History: the files' earlier changes and developers.
         let mut ages = Vec::new();
@@ -215,6 +355,49 @@ pub fn compute(changes: &[Change]) -> Vec<Row> {
         rows.push(row);
     }
     rows
+}
+
+/// Fills `pbug`, `frate`, `abug` and `arate` of every row: `known_at` gives, for each
+/// introducing commit, when it became known (its earliest fix); only what was known before each
+/// change's author time counts. `rows` and `changes` are in the order of the walk.
+pub fn add_label_history(rows: &mut [Row], changes: &[Change], known_at: &FxHashMap<&str, i64>) {
+    let known: Vec<i64> =
+        changes.iter().map(|change| known_at.get(change.id.as_str()).copied().unwrap_or(i64::MAX)).collect();
+    let mut files: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+    let mut authors: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+    let mut stamp: Vec<u32> = vec![u32::MAX; changes.len()];
+    for (index, (row, change)) in rows.iter_mut().zip(changes).enumerate() {
+        let now = change.author_time;
+        let mut pbug = 0u32;
+        for file in &change.files {
+            let key = file.old_path.as_deref().unwrap_or(&file.path);
+            for &earlier in files.get(key).into_iter().flatten() {
+                if stamp[earlier as usize] != index as u32 {
+                    stamp[earlier as usize] = index as u32;
+                    pbug += u32::from(known[earlier as usize] < now);
+                }
+            }
+        }
+        let abug = authors
+            .get(change.author.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|earlier| known[**earlier as usize] < now)
+            .count();
+        row.pbug = f64::from(pbug);
+        row.frate = 100.0 * row.pbug / (row.nuc + 1.0);
+        row.abug = abug as f64;
+        row.arate = 100.0 * row.abug / (row.exp + 1.0);
+        for file in &change.files {
+            let history = match &file.old_path {
+                Some(old) => files.remove(old.as_str()).unwrap_or_default(),
+                None => files.remove(file.path.as_str()).unwrap_or_default(),
+            };
+            let entry = files.entry(file.path.as_str()).or_insert(history);
+            entry.push(index as u32);
+        }
+        authors.entry(change.author.as_str()).or_default().push(index as u32);
+    }
 }
 
 /// Σ 1 / (1 + whole years between each earlier change and `now`), `times` sorted; changes

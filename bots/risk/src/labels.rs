@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::dataset::Dataset;
 use crate::error::RiskError;
+use crate::features::is_documentation;
 use crate::history::{self, Hunk};
 
 /// One introducing commit, for one fix.
@@ -345,17 +346,6 @@ impl CommentStyle {
             Self::Unknown => false,
         }
     }
-}
-
-/// Documentation, whose "bugs" are not the code's: man pages, text, markdown.
-fn is_documentation(path: &str) -> bool {
-    static MAN: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\.[1-9][a-z]*(\.in)?$").expect("a valid pattern"));
-    let lower = path.to_ascii_lowercase();
-    lower.starts_with("man/")
-        || lower.starts_with("doc/")
-        || lower.contains("/doc/")
-        || [".md", ".txt", ".rst", ".html", ".tex", ".sgml"].iter().any(|extension| lower.ends_with(extension))
-        || MAN.is_match(&lower)
 }
 
 /// `git blame` of some lines of a file at `revision`: the commits that last changed them.

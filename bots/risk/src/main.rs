@@ -100,6 +100,9 @@ struct FeaturesArgs {
     /// Only commits authored before this date.
     #[arg(long, value_name = "DATE")]
     until: Option<String>,
+    /// A label file for the history features (`pbug`, `abug`, …); the `Fixes:` trailers when absent.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
     /// Only these commits (any revision); every commit of the history when none.
     #[arg(value_name = "REV")]
     revisions: Vec<String>,
@@ -169,6 +172,9 @@ struct ScoreArgs {
     /// How many reasons each way.
     #[arg(long, default_value_t = 3)]
     reasons: usize,
+    /// A label file for the history features (`pbug`, `abug`, …); the `Fixes:` trailers when absent.
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
     #[arg(required = true, value_name = "REV")]
     revisions: Vec<String>,
 }
@@ -250,7 +256,9 @@ fn stdout_or(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
 }
 
 fn features(args: FeaturesArgs) -> anyhow::Result<()> {
-    let (dataset, wanted) = args.history.dataset(&args.revisions)?;
+    let (mut dataset, wanted) = args.history.dataset(&args.revisions)?;
+    let labels = labels_for(&dataset, args.labels.as_ref())?;
+    dataset.add_label_history(&labels);
     let since = args.since.as_deref().map(parse_date).transpose()?;
     let until = args.until.as_deref().map(parse_date).transpose()?;
     let wanted: std::collections::HashSet<String> = wanted.into_iter().collect();
@@ -337,15 +345,15 @@ fn train_options(features: &[String]) -> TrainOptions {
 
 fn train(args: TrainArgs) -> anyhow::Result<()> {
     let until = parse_date(&args.until)?;
-    let (dataset, _) = args.history.dataset(&[])?;
+    let (mut dataset, _) = args.history.dataset(&[])?;
     let labels = labels_for(&dataset, args.labels.as_ref())?;
     let options = train_options(&args.features);
     let model = if args.evaluate {
-        let (mut model, evaluation) = split::evaluate(&dataset, &labels, until, &args.until, &options)?;
+        let (mut model, evaluation) = split::evaluate(&mut dataset, &labels, until, &args.until, &options)?;
         model.evaluation = Some(serde_json::to_value(&evaluation)?);
         model
     } else {
-        let (rows, targets) = split::training(&dataset, &labels, until);
+        let (rows, targets) = split::training(&mut dataset, &labels, until);
         Model::train(&rows, &targets, until, &options)?
     };
     model.save(&args.output)?;
@@ -361,7 +369,9 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
 
 fn score(args: ScoreArgs) -> anyhow::Result<()> {
     let model = Model::load(&args.model)?;
-    let (dataset, ids) = args.history.dataset(&args.revisions)?;
+    let (mut dataset, ids) = args.history.dataset(&args.revisions)?;
+    let labels = labels_for(&dataset, args.labels.as_ref())?;
+    dataset.add_label_history(&labels);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (revision, id) in args.revisions.iter().zip(&ids) {
         let Some(row) = dataset.row(id) else {
@@ -402,9 +412,9 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
 
 fn evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let date = parse_date(&args.split)?;
-    let (dataset, _) = args.history.dataset(&[])?;
+    let (mut dataset, _) = args.history.dataset(&[])?;
     let labels = labels_for(&dataset, args.labels.as_ref())?;
-    let (_, evaluation) = split::evaluate(&dataset, &labels, date, &args.split, &train_options(&args.features))?;
+    let (_, evaluation) = split::evaluate(&mut dataset, &labels, date, &args.split, &train_options(&args.features))?;
     let mut out = std::io::stdout().lock();
     match args.format {
         ScoreFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&evaluation)?)?,

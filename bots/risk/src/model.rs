@@ -19,7 +19,7 @@ use sha2::Digest;
 
 use crate::error::RiskError;
 use crate::evaluate::{self, Figures};
-use crate::features::{NAMES, Row};
+use crate::features::{DEFAULT_MODEL, NAMES, Row};
 
 /// The format of a model file.
 pub const FORMAT: &str = "shipit-risk-model";
@@ -28,9 +28,11 @@ pub const FORMAT_VERSION: u32 = 1;
 /// How a model is trained.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// The features used, by name (all of [`NAMES`] by default; `["la"]` is LApredict).
+    /// The features used, by name ([`DEFAULT_MODEL`] by default, the function counts on
+    /// request; `["la"]` is LApredict).
     pub features: Vec<String>,
-    /// L2 penalty.
+    /// L2 penalty: the weights' squared norm, halved, times `alpha`, is added to the summed
+    /// log-loss (sklearn's `C` is 1 / alpha).
     pub alpha: f64,
     /// Folds of the out-of-fold predictions the calibration, bands and threshold come from.
     pub folds: usize,
@@ -38,7 +40,7 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self { features: NAMES.iter().map(|name| (*name).to_owned()).collect(), alpha: 1.0, folds: 5 }
+        Self { features: DEFAULT_MODEL.iter().map(|name| (*name).to_owned()).collect(), alpha: 10.0, folds: 5 }
     }
 }
 
@@ -207,7 +209,7 @@ impl Linear {
         let targets: Array1<bool> = labels.iter().copied().collect();
         let dataset = linfa::Dataset::new(records, targets);
         let fitted = LogisticRegression::default()
-            .alpha(alpha / n as f64)
+            .alpha(alpha)
             .max_iterations(400)
             .gradient_tolerance(1e-7)
             .fit(&dataset)
@@ -522,9 +524,22 @@ pub fn explain(feature: &str, value: f64, percentile: f64, contribution: f64) ->
         "fa" => format!("adds {n} {}", plural("function", "functions")),
         "fr" => format!("removes {n} {}", plural("function", "functions")),
         "fm" => format!("modifies {n} {}", plural("function", "functions")),
+        "la_code" => format!("adds {n} {} of code", plural("line", "lines")),
+        "ld_code" => format!("deletes {n} {} of code", plural("line", "lines")),
+        "nf_code" => format!("changes {n} source {}", plural("file", "files")),
+        "doc" => format!("changes {n} {} of documentation", plural("line", "lines")),
+        "new_files" => format!("adds {n} new {}", plural("file", "files")),
+        "feature" if value > 0.0 => "says it adds something (a feature, support, a new option)".to_owned(),
+        "feature" => "does not say it adds a feature".to_owned(),
+        "cleanup" if value > 0.0 => "says it is a cleanup (style, whitespace, typos, comments)".to_owned(),
+        "cleanup" => "is not a cleanup".to_owned(),
+        "pbug" => format!("its files' earlier changes include {n} known to have introduced a bug"),
+        "frate" => format!("{n}% of its files' earlier changes are known to have introduced a bug"),
+        "abug" => format!("its author's earlier changes include {n} known to have introduced a bug"),
+        "arate" => format!("{n}% of its author's earlier changes are known to have introduced a bug"),
         other => format!("{other} is {n}"),
     };
-    if feature == "fix" || (feature == "entropy" && value == 0.0) {
+    if matches!(feature, "fix" | "feature" | "cleanup") || (feature == "entropy" && value == 0.0) {
         let direction = if contribution >= 0.0 { "raises" } else { "lowers" };
         return format!("{what}; this {direction} the risk");
     }

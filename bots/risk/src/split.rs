@@ -39,9 +39,11 @@ pub fn split<'a>(dataset: &'a Dataset, labels: &Labels, date: i64) -> Split<'a> 
     split
 }
 
-/// The labels of the training side only (what `train --until` learns from).
-pub fn training<'a>(dataset: &'a Dataset, labels: &Labels, until: i64) -> (Vec<&'a Row>, Vec<bool>) {
-    let split = split(dataset, labels, until);
+/// The labels of the training side only (what `train --until` learns from); fills the
+/// label-history features first.
+pub fn training<'a>(dataset: &'a mut Dataset, labels: &Labels, until: i64) -> (Vec<&'a Row>, Vec<bool>) {
+    dataset.add_label_history(labels);
+    let split = split(&*dataset, labels, until);
     (split.train_rows, split.train_labels)
 }
 
@@ -78,12 +80,14 @@ pub struct Evaluation {
 
 /// Trains the model and LApredict before `date` and measures both after it.
 pub fn evaluate(
-    dataset: &Dataset,
+    dataset: &mut Dataset,
     labels: &Labels,
     date: i64,
     label: &str,
     options: &TrainOptions,
 ) -> Result<(Model, Evaluation), RiskError> {
+    dataset.add_label_history(labels);
+    let dataset = &*dataset;
     let split = split(dataset, labels, date);
     if !split.test_labels.iter().any(|label| *label) {
         return Err(RiskError::Training(format!(
