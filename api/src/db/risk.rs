@@ -82,7 +82,8 @@ pub async fn store(pool: &Pool, upload: &AssessmentUpload) -> Result<AssessmentU
         let reasons = serde_json::to_value(&assessment.reasons).unwrap_or(Value::Null);
         let features = Value::Object(assessment.features.clone());
         let functions = serde_json::to_value(&assessment.functions).unwrap_or(Value::Null);
-        let coverage = assessment.coverage.as_ref().map(|coverage| serde_json::to_value(coverage).unwrap_or(Value::Null));
+        let coverage =
+            assessment.coverage.as_ref().map(|coverage| serde_json::to_value(coverage).unwrap_or(Value::Null));
         let row = transaction
             .query_opt(
                 &upsert,

@@ -100,13 +100,19 @@ fn validate(upload: &AssessmentUpload) -> ApiResult<()> {
     for (index, assessment) in upload.assessments.iter().enumerate() {
         let field = |name: &str| format!("assessments[{index}].{name}");
         if !is_revision(&assessment.revision, 40) {
-            return Err(ApiError::invalid_field(field("revision"), "a revision is 40 to 64 lower-case hexadecimal digits"));
+            return Err(ApiError::invalid_field(
+                field("revision"),
+                "a revision is 40 to 64 lower-case hexadecimal digits",
+            ));
         }
         if !seen.insert(assessment.revision.as_str()) {
             return Err(ApiError::invalid_field(field("revision"), "a revision is assessed once per upload"));
         }
         if assessment.parent.as_deref().is_some_and(|parent| !is_revision(parent, 40)) {
-            return Err(ApiError::invalid_field(field("parent"), "a revision is 40 to 64 lower-case hexadecimal digits"));
+            return Err(ApiError::invalid_field(
+                field("parent"),
+                "a revision is 40 to 64 lower-case hexadecimal digits",
+            ));
         }
         if !(0.0..=1.0).contains(&assessment.probability) {
             return Err(ApiError::invalid_field(field("probability"), "a probability is between 0 and 1"));
@@ -172,7 +178,10 @@ pub async fn get_revision(
     let assessments = db::risk::revision(&state.pool, &query.repository, &revision, MAX_REVISION_ASSESSMENTS).await?;
     let full: std::collections::BTreeSet<&str> = assessments.iter().map(|a| a.assessment.revision.as_str()).collect();
     if full.len() > 1 {
-        return Err(ApiError::invalid_field("rev", format!("`{revision}` names {} revisions: give more digits", full.len())));
+        return Err(ApiError::invalid_field(
+            "rev",
+            format!("`{revision}` names {} revisions: give more digits", full.len()),
+        ));
     }
     let Some(found) = full.first().map(|id| (*id).to_owned()) else {
         return Err(ApiError::not_found(format!("no assessment of {revision} in {}", query.repository)));

@@ -53,6 +53,7 @@ fn no_hook_takes_the_run_id_or_any_shipit_variable_from_its_parameters() {
             match name {
                 "REPOSITORY" => "mozilla-central".into(),
                 "PHABRICATOR_DIFF" => "12345".into(),
+                "REVISIONS" => "0123456789abcdef0123456789abcdef01234567 89abcdef01".into(),
                 other => panic!("hooks/{bot}.json: no sample value for required parameter {other}"),
             }
         };
