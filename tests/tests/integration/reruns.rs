@@ -18,6 +18,10 @@ fn reruns() -> Vec<(&'static str, Value)> {
         ("coverage", json!({"REPOSITORY": "mozilla-central", "REVISION": "b2a9a4bb5c94de179ae7a3f52fde58c0e2897498"})),
         ("uplift", json!({"BUG_ID": "1139560"})),
         ("static-analysis", json!({"PHABRICATOR_DIFF": "42"})),
+        (
+            "risk",
+            json!({"REPOSITORY": "https://hg.mozilla.org/mozilla-central", "REVISIONS": "b2a9a4bb5c94de179ae7a3f52fde58c0e2897498"}),
+        ),
     ]
 }
 
@@ -31,6 +35,11 @@ fn install_bot(bin_dir: &Path, bot: &str, upstream: &str) {
             bin_dir.join("repository").display()
         ),
         "static-analysis" => format!("[phabricator]\nurl = \"{upstream}/api/\"\napi_token = \"api-secret\"\n"),
+        "risk" => format!(
+            "model = \"{}\"\ncache_dir = \"{}\"\n[[repositories]]\nname = \"https://hg.mozilla.org/mozilla-central\"\nurl = \"{upstream}/firefox.git\"\n",
+            bin_dir.join("risk-model.json").display(),
+            bin_dir.join("risk-cache").display()
+        ),
         other => panic!("no settings for {other}"),
     };
     let config = bin_dir.join(format!("{bot}.toml"));
@@ -81,7 +90,7 @@ async fn a_rerun_of_every_bot_starts_it_with_a_configuration_it_accepts() {
     }
     let asked: Vec<String> =
         upstream.received_requests().await.unwrap().iter().map(|r| r.url.path().to_owned()).collect();
-    for expected in ["/mozilla-central/json-pushes", "/rest/bug", "/api/differential.diff.search"] {
+    for expected in ["/mozilla-central/json-pushes", "/rest/bug", "/api/differential.diff.search", "/firefox.git"] {
         assert!(asked.iter().any(|path| path.starts_with(expected)), "nobody asked {expected}: {asked:?}");
     }
 }

@@ -186,14 +186,20 @@ impl Harness {
         )
     }
 
-    pub(crate) fn listener(&self, config: ListenerConfig) -> Listener<Runner> {
+    /// A listener starting its bots with `runner` (the local runner, say).
+    pub(crate) fn listener_with(&self, config: ListenerConfig, runner: Runner) -> Listener<Runner> {
         let upstreams = Upstreams { http: self.http(), taskcluster: self.taskcluster.uri().parse().unwrap() };
-        Listener::new(config, self.runner(), self.api(), upstreams).unwrap()
+        Listener::new(config, runner, self.api(), upstreams).unwrap()
     }
 
     /// Starts a listener and waits until it consumes.
     pub(crate) async fn start(&self, config: ListenerConfig) -> Running {
-        let listener = self.listener(config);
+        self.start_with(config, self.runner()).await
+    }
+
+    /// Starts a listener triggering through `runner` and waits until it consumes.
+    pub(crate) async fn start_with(&self, config: ListenerConfig, runner: Runner) -> Running {
+        let listener = self.listener_with(config, runner);
         let stats = listener.stats();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -6,4 +6,5 @@
 mod delivery;
 mod harness;
 mod reconnect;
+mod risk_run;
 mod rules;
