@@ -154,8 +154,7 @@ pub fn default_path(git_dir: &Path) -> PathBuf {
     let name = canonical
         .components()
         .filter_map(|part| part.as_os_str().to_str())
-        .filter(|part| !matches!(*part, "/" | ".git"))
-        .next_back()
+        .rfind(|part| !matches!(*part, "/" | ".git"))
         .unwrap_or("repository")
         .trim_end_matches(".git")
         .to_owned();

@@ -89,7 +89,10 @@ pub struct Version<'a> {
 /// Blobs whose functions are remembered, at most (then the memo starts again).
 const MEMO_ENTRIES: usize = 8_192;
 
-static MEMO: LazyLock<Mutex<FxHashMap<[u8; 20], Arc<Vec<Function>>>>> = LazyLock::new(Default::default);
+/// The functions of a blob, by blob id.
+type Memo = FxHashMap<[u8; 20], Arc<Vec<Function>>>;
+
+static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Default::default);
 
 fn functions_of(language: Language, version: Version<'_>) -> Arc<Vec<Function>> {
     let Some(blob) = version.blob else { return Arc::new(functions(language, version.content)) };

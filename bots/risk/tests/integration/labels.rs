@@ -64,7 +64,7 @@ fn szz_blames_the_introducing_commits_through_renames_and_whitespace() {
     let renamed = labels::introducers(&git_dir, &known.fix_in_renamed, &options).unwrap();
     assert_eq!(
         renamed.into_iter().collect::<Vec<_>>(),
-        [known.introduced.clone()],
+        std::slice::from_ref(&known.introduced),
         "not the reindent {}",
         known.reindented
     );
@@ -103,7 +103,8 @@ fn trailers_are_ground_truth_and_szz_is_measured_against_them() {
     assert_eq!(truth.labels[0].commit, known.introduced);
     assert_eq!(truth.labels[0].fix, known.fix_in_renamed);
 
-    let found = labels::szz(dir.path(), &dataset, &[known.fix_in_renamed.clone()], &SzzOptions::default()).unwrap();
+    let found =
+        labels::szz(dir.path(), &dataset, std::slice::from_ref(&known.fix_in_renamed), &SzzOptions::default()).unwrap();
     let agreement = labels::agreement(&truth, &found);
     assert_eq!((agreement.precision, agreement.recall, agreement.empty), (1.0, 1.0, 0));
 

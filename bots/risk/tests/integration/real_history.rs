@@ -34,7 +34,10 @@ fn rev_list(repo: &Path, args: &[&str]) -> String {
 #[test]
 fn features_labels_training_and_scores_run_on_the_real_history() {
     let Some(bundle) = bundle() else {
-        eprintln!("skipped: ../shared/real-repos/iproute2.bundle is absent");
+        #[expect(clippy::print_stderr, reason = "a skipped test says so in the test output")]
+        {
+            eprintln!("skipped: ../shared/real-repos/iproute2.bundle is absent");
+        }
         return;
     };
     let dir = tempfile::tempdir().unwrap();
