@@ -18,17 +18,20 @@ bot=$(realpath "${3:-target/release/risk-bot}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# One measured run: commits per second from the bot's own count, seconds and peak RSS from time.
+# One measured run: rows per second of wall time, the CPU time (user + system: on a shared
+# machine, wall time depends on the other load), commits read (not from the cache), peak RSS.
 measure() {
     local label=$1; shift
-    /usr/bin/time -f '%e %M' -o "$work/time" "$bot" features "$@" >"$work/rows.csv" 2>"$work/log"
-    local rows seconds rss
+    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$bot" features "$@" >"$work/rows.csv" 2>"$work/log"
+    local rows seconds user system rss
     rows=$(($(wc -l <"$work/rows.csv") - 1))
-    read -r seconds rss <"$work/time"
-    local read_commits
+    read -r seconds user system rss <"$work/time"
+    local read_commits cpu
     read_commits=$(grep -o 'read: [0-9]*' "$work/log" | tail -1 | awk '{print $2}')
-    printf '%-44s %7d rows %8.2f s %9.0f rows/s %6d commits read %7.1f MiB peak\n' \
-        "$label" "$rows" "$seconds" "$(echo "$rows / $seconds" | bc -l)" "${read_commits:-0}" "$(echo "$rss / 1024" | bc -l)"
+    cpu=$(echo "$user + $system" | bc -l)
+    printf '%-46s %7d rows %8.2f s %8.0f rows/s %8.2f CPU s %6d read %7.1f MiB peak (load %s)\n' \
+        "$label" "$rows" "$seconds" "$(echo "$rows / $seconds" | bc -l)" "$cpu" "${read_commits:-0}" \
+        "$(echo "$rss / 1024" | bc -l)" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 git clone --quiet --bare --branch main "$bundle" "$work/iproute2.git"

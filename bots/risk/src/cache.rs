@@ -91,6 +91,12 @@ impl ChangeCache {
         self.changes.get(id)
     }
 
+    /// Takes a change out of the memory of the cache (after [`ChangeCache::save`]: the file
+    /// keeps it).
+    pub fn take(&mut self, id: &str) -> Option<Change> {
+        self.changes.remove(id)
+    }
+
     /// Adds changes read now.
     pub fn insert(&mut self, change: Change) {
         self.fresh.push(change.id.clone());

@@ -84,11 +84,13 @@ impl Dataset {
             cache.insert(change);
         }
         cache.save()?;
+        // Moved out of the cache, not copied: a history's changes are held once.
         let changes: Vec<Change> = walked
             .iter()
             .filter(|commit| !commit.merge)
-            .filter_map(|commit| cache.get(&commit.oid.to_string()).cloned())
+            .filter_map(|commit| cache.take(&commit.oid.to_string()))
             .collect();
+        drop(cache);
         let computing = Instant::now();
         let rows = features::compute(&changes);
         stats.features_ms = computing.elapsed().as_millis();
