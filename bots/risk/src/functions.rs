@@ -290,3 +290,45 @@ fn scope_name(language: Language, node: Node<'_>, source: &[u8]) -> Option<Strin
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(language: Language, source: &str) -> Vec<String> {
+        functions(language, source.as_bytes()).into_iter().map(|function| function.name).collect()
+    }
+
+    #[test]
+    fn each_grammar_finds_the_functions_with_their_scopes() {
+        let c = "static int *make(void) { return 0; }\n#ifdef A\nint f(int x) { return x; }\n#else\nint f(int x) { return -x; }\n#endif\n";
+        assert_eq!(names(Language::C, c), ["make", "f", "f#2"]);
+        let cpp = "namespace net { class Link { public: void up() {} }; int Link::down() { return 0; } }\nint main() { auto l = [](){}; return 0; }\n";
+        assert_eq!(names(Language::Cpp, cpp), ["net::Link::up", "net::Link::down", "main"]);
+        let rust = "fn free() {}\nimpl<T> Stack<T> { fn push(&mut self) {} }\nmod inner { fn helper() {} }\n";
+        assert_eq!(names(Language::Rust, rust), ["free", "Stack::push", "inner::helper"]);
+        let python = "def top():\n    def nested():\n        pass\n\nclass Parser:\n    def parse(self):\n        pass\n";
+        assert_eq!(names(Language::Python, python), ["top", "top.nested", "Parser.parse"]);
+        let js = "function a() {}\nconst b = () => 1;\nclass C { m() {} }\nlet d = function () {};\n";
+        assert_eq!(names(Language::JavaScript, js), ["a", "b", "C.m", "d"]);
+    }
+
+    #[test]
+    fn a_change_outside_every_function_modifies_none() {
+        let old = "int x;\nint f(void)\n{\n\treturn 1;\n}\n";
+        let new = "int x = 2;\nint f(void)\n{\n\treturn 1;\n}\n";
+        let hunks = [Hunk { old_start: 1, old_lines: 1, new_start: 1, new_lines: 1 }];
+        assert_eq!(changes(Language::C, old.as_bytes(), new.as_bytes(), &hunks), FunctionChanges::default());
+    }
+
+    #[test]
+    fn languages_come_from_extensions() {
+        assert_eq!(Language::of("ip/ipaddress.c"), Some(Language::C));
+        assert_eq!(Language::of("dom/Element.cpp"), Some(Language::Cpp));
+        assert_eq!(Language::of("src/lib.rs"), Some(Language::Rust));
+        assert_eq!(Language::of("setup.py"), Some(Language::Python));
+        assert_eq!(Language::of("app.mjs"), Some(Language::JavaScript));
+        assert_eq!(Language::of("README"), None);
+        assert_eq!(Language::of("man/ip.8"), None);
+    }
+}
