@@ -154,7 +154,7 @@ pub fn assess(local: &Path, revisions: &[String], settings: &RiskSettings, model
         Some(path) => crate::labels::Labels::read(path, &dataset)?,
         None => crate::labels::from_trailers(&dataset).0,
     };
-    dataset.add_label_history(&labels);
+    labels.add_history_to(&mut dataset);
     let mut assessments = Vec::new();
     let mut changed_lines = Vec::new();
     for (revision, oid) in wanted {

@@ -105,13 +105,6 @@ impl Dataset {
         Ok(Self { changes, rows, index, stats })
     }
 
-    /// Fills the label-history features of every row from `labels` (only what was known before
-    /// each change counts).
-    pub fn add_label_history(&mut self, labels: &crate::labels::Labels) {
-        let known: FxHashMap<&str, i64> = labels.known_at().into_iter().collect();
-        features::add_label_history(&mut self.rows, &self.changes, &known);
-    }
-
     /// The row of a commit (a full id).
     pub fn row(&self, id: &str) -> Option<&Row> {
         self.index.get(id).map(|position| &self.rows[*position])

@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, Parser};
 
-use crate::history::Hunk;
+use crate::hunk::Hunk;
 
 /// The languages with a parser, by file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -307,7 +307,8 @@ mod tests {
         assert_eq!(names(Language::Cpp, cpp), ["net::Link::up", "net::Link::down", "main"]);
         let rust = "fn free() {}\nimpl<T> Stack<T> { fn push(&mut self) {} }\nmod inner { fn helper() {} }\n";
         assert_eq!(names(Language::Rust, rust), ["free", "Stack::push", "inner::helper"]);
-        let python = "def top():\n    def nested():\n        pass\n\nclass Parser:\n    def parse(self):\n        pass\n";
+        let python =
+            "def top():\n    def nested():\n        pass\n\nclass Parser:\n    def parse(self):\n        pass\n";
         assert_eq!(names(Language::Python, python), ["top", "top.nested", "Parser.parse"]);
         let js = "function a() {}\nconst b = () => 1;\nclass C { m() {} }\nlet d = function () {};\n";
         assert_eq!(names(Language::JavaScript, js), ["a", "b", "C.m", "d"]);

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RiskError;
 use crate::functions::{self, FunctionChanges};
+use crate::hunk::Hunk;
 
 /// What one commit changed, as cached.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -253,16 +254,6 @@ pub fn read_change(
         fixes: fixes_trailers(&message),
         files,
     })
-}
-
-/// A hunk of a line diff: `old_lines` lines from `old_start` replaced by `new_lines` from
-/// `new_start` (1-based; a start is the line before the hunk when its side is empty).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hunk {
-    pub old_start: u32,
-    pub old_lines: u32,
-    pub new_start: u32,
-    pub new_lines: u32,
 }
 
 /// The hunks of the line diff between two blobs (either may be absent), without context.

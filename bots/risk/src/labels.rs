@@ -27,7 +27,8 @@ use serde::Serialize;
 use crate::dataset::Dataset;
 use crate::error::RiskError;
 use crate::features::is_documentation;
-use crate::history::{self, Hunk};
+use crate::history;
+use crate::hunk::Hunk;
 
 /// One introducing commit, for one fix.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -57,6 +58,13 @@ impl Labels {
             *entry = (*entry).min(label.fix_time);
         }
         known
+    }
+
+    /// Fills the label-history features of every row of `dataset` (only what was known before
+    /// each change counts).
+    pub fn add_history_to(&self, dataset: &mut Dataset) {
+        let known: rustc_hash::FxHashMap<&str, i64> = self.known_at().into_iter().collect();
+        crate::features::add_label_history(&mut dataset.rows, &dataset.changes, &known);
     }
 
     /// The distinct introducing commits.

@@ -13,6 +13,7 @@ pub mod evaluate;
 pub mod features;
 pub mod functions;
 pub mod history;
+pub mod hunk;
 pub mod labels;
 pub mod model;
 pub mod output;

@@ -258,7 +258,7 @@ fn stdout_or(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
 fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     let (mut dataset, wanted) = args.history.dataset(&args.revisions)?;
     let labels = labels_for(&dataset, args.labels.as_ref())?;
-    dataset.add_label_history(&labels);
+    labels.add_history_to(&mut dataset);
     let since = args.since.as_deref().map(parse_date).transpose()?;
     let until = args.until.as_deref().map(parse_date).transpose()?;
     let wanted: std::collections::HashSet<String> = wanted.into_iter().collect();
@@ -371,7 +371,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     let model = Model::load(&args.model)?;
     let (mut dataset, ids) = args.history.dataset(&args.revisions)?;
     let labels = labels_for(&dataset, args.labels.as_ref())?;
-    dataset.add_label_history(&labels);
+    labels.add_history_to(&mut dataset);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for (revision, id) in args.revisions.iter().zip(&ids) {
         let Some(row) = dataset.row(id) else {

@@ -42,7 +42,7 @@ pub fn split<'a>(dataset: &'a Dataset, labels: &Labels, date: i64) -> Split<'a> 
 /// The labels of the training side only (what `train --until` learns from); fills the
 /// label-history features first.
 pub fn training<'a>(dataset: &'a mut Dataset, labels: &Labels, until: i64) -> (Vec<&'a Row>, Vec<bool>) {
-    dataset.add_label_history(labels);
+    labels.add_history_to(dataset);
     let split = split(&*dataset, labels, until);
     (split.train_rows, split.train_labels)
 }
@@ -86,7 +86,7 @@ pub fn evaluate(
     label: &str,
     options: &TrainOptions,
 ) -> Result<(Model, Evaluation), RiskError> {
-    dataset.add_label_history(labels);
+    labels.add_history_to(dataset);
     let dataset = &*dataset;
     let split = split(dataset, labels, date);
     if !split.test_labels.iter().any(|label| *label) {
