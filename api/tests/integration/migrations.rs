@@ -29,6 +29,8 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "coverage_reports",
             "events",
             "refinery_schema_history",
+            "risk_assessments",
+            "risk_models",
             "runs",
             "static_analysis_diffs",
             "static_analysis_issues",
