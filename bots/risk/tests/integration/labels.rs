@@ -130,3 +130,48 @@ fn a_fix_list_gives_szz_labels() {
     assert!(commits.contains(known.introduced.as_str()) && commits.contains(known.helper.as_str()), "{commits:?}");
     assert!(found.labels.iter().all(|label| label.method == "szz" && label.fix_time > 0));
 }
+
+#[tokio::test]
+async fn bugzilla_labels_the_landings_of_the_bugs_a_defect_was_regressed_by() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let regressor = commit(
+        dir.path(),
+        "Alice",
+        "2024-01-01T00:00:00Z",
+        "Bug 1000 - Add the cache. r=bob",
+        &[("a.c", Some("x;\n"))],
+    );
+    let unrelated =
+        commit(dir.path(), "Bob", "2024-01-02T00:00:00Z", "Bug 1001 - Tidy. r=alice", &[("b.c", Some("y;\n"))]);
+    let fix = commit(
+        dir.path(),
+        "Carol",
+        "2024-01-03T00:00:00Z",
+        "Bug 2000 - Fix the cache crash. r=alice",
+        &[("a.c", Some("x = 1;\n"))],
+    );
+    let dataset = dataset(dir.path());
+    let bugzilla = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/bug"))
+        .and(query_param("id", "1000,1001,2000"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"bugs": [
+            {"id": 1000, "type": "enhancement", "regressed_by": []},
+            {"id": 1001, "type": "task", "regressed_by": []},
+            {"id": 2000, "type": "defect", "regressed_by": [1000]},
+        ]})))
+        .expect(1)
+        .mount(&bugzilla)
+        .await;
+    let http = shipit_shared::http::UpstreamClient::new(std::time::Duration::from_secs(5), Default::default()).unwrap();
+    let url: url::Url = format!("{}/", bugzilla.uri()).parse().unwrap();
+    let labels = shipit_risk::bugzilla::labels(&http, &url, &dataset).await.unwrap();
+    assert_eq!(labels.labels.len(), 1);
+    assert_eq!((labels.labels[0].commit.as_str(), labels.labels[0].fix.as_str()), (regressor.as_str(), fix.as_str()));
+    assert_eq!(labels.labels[0].method, "bugzilla");
+    assert!(!labels.commits().contains(unrelated.as_str()));
+}
