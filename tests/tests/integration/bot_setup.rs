@@ -8,7 +8,7 @@ use shipit_api::testing::TestApp;
 use shipit_shared::api_types::Run;
 
 /// The parameters of a rerun of each bot that has a hook.
-pub fn reruns() -> Vec<(&'static str, Value)> {
+pub(crate) fn reruns() -> Vec<(&'static str, Value)> {
     vec![
         ("coverage", json!({"REPOSITORY": "mozilla-central", "REVISION": "b2a9a4bb5c94de179ae7a3f52fde58c0e2897498"})),
         ("uplift", json!({"BUG_ID": "1139560"})),
@@ -18,7 +18,7 @@ pub fn reruns() -> Vec<(&'static str, Value)> {
 
 /// The bot's own settings, in the configuration file's shape, with every upstream at
 /// `upstream` (what the configuration file or the Taskcluster secret gives in production).
-pub fn upstream_settings(bot: &str, upstream: &str) -> Value {
+pub(crate) fn upstream_settings(bot: &str, upstream: &str) -> Value {
     match bot {
         "coverage" => json!({"hgmo_url": format!("{upstream}/"), "taskcluster": {"root_url": format!("{upstream}/")}}),
         "uplift" => json!({"channels": [{"name": "beta", "branch": "beta"}], "bugzilla": {"url": upstream}}),
@@ -28,7 +28,7 @@ pub fn upstream_settings(bot: &str, upstream: &str) -> Value {
 }
 
 /// The path of the upstream request each bot makes first, to show it got that far.
-pub fn first_upstream_path(bot: &str) -> &'static str {
+pub(crate) fn first_upstream_path(bot: &str) -> &'static str {
     match bot {
         "coverage" => "/mozilla-central/json-pushes",
         "uplift" => "/rest/bug",
@@ -38,14 +38,14 @@ pub fn first_upstream_path(bot: &str) -> &'static str {
 }
 
 /// Whether a run's error summary says the bot could not read its configuration.
-pub fn is_configuration_error(summary: &str) -> bool {
+pub(crate) fn is_configuration_error(summary: &str) -> bool {
     ["configuration", "is not set", "unknown field", "is required", "missing field"]
         .iter()
         .any(|words| summary.contains(words))
 }
 
 /// The run once its bot closed it.
-pub async fn closed_run(app: &TestApp, id: i64) -> Run {
+pub(crate) async fn closed_run(app: &TestApp, id: i64) -> Run {
     for _ in 0..300 {
         let run: Run = app.client.get(app.url(&format!("/runs/{id}"))).send().await.unwrap().json().await.unwrap();
         if run.status.as_str() != "running" {
