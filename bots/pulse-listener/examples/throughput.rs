@@ -200,6 +200,7 @@ fn listener_config(broker: &str, exchange: &str, id: u32, prefetch: u16) -> List
             ..BrokerConfig::default()
         },
         listen: None,
+        local_runner: None,
         delivery: DeliveryConfig::default(),
         rules: vec![RuleConfig {
             name: format!("bench-{id}"),
@@ -209,7 +210,6 @@ fn listener_config(broker: &str, exchange: &str, id: u32, prefetch: u16) -> List
             kind: RuleKind::StaticAnalysis {
                 route: ROUTE.to_owned(),
                 diff_tag: "phabricator-diff".to_owned(),
-                revision_tag: "revision".to_owned(),
             },
         }],
         ..ListenerConfig::default()
