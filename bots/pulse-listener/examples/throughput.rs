@@ -207,10 +207,7 @@ fn listener_config(broker: &str, exchange: &str, id: u32, prefetch: u16) -> List
             bot: "static-analysis".to_owned(),
             exchange: exchange.to_owned(),
             routing_keys: vec![format!("route.{ROUTE}")],
-            kind: RuleKind::StaticAnalysis {
-                route: ROUTE.to_owned(),
-                diff_tag: "phabricator-diff".to_owned(),
-            },
+            kind: RuleKind::StaticAnalysis { route: ROUTE.to_owned(), diff_tag: "phabricator-diff".to_owned() },
         }],
         ..ListenerConfig::default()
     }

@@ -333,7 +333,8 @@ impl<T: Trigger> Inner<T> {
     async fn handle(&self, index: usize, delivery: lapin::message::Delivery) {
         let rule = &self.rules[index];
         self.stats.add(stats::RECEIVED, rule.name(), "");
-        let outcome = self.process(rule, delivery.exchange.as_str(), delivery.routing_key.as_str(), &delivery.data).await;
+        let outcome =
+            self.process(rule, delivery.exchange.as_str(), delivery.routing_key.as_str(), &delivery.data).await;
         let acker = &delivery.acker;
         let settled = match outcome {
             Outcome::Triggered { .. } => {

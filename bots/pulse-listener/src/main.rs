@@ -47,12 +47,12 @@ fn main() -> ExitCode {
         return shipit_shared::bot::main(ReplayBot { files }, cli.config.as_deref());
     }
     shipit_shared::telemetry::init();
-    let outcome = shipit_shared::config::load(cli.config.as_deref())
-        .context("cannot load the configuration")
-        .and_then(|config: ListenerConfig| match cli.command {
+    let outcome = shipit_shared::config::load(cli.config.as_deref()).context("cannot load the configuration").and_then(
+        |config: ListenerConfig| match cli.command {
             Command::Bindings => bindings(&config),
             _ => tokio::runtime::Runtime::new().context("cannot start the runtime")?.block_on(run(config)),
-        });
+        },
+    );
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

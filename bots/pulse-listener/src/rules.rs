@@ -128,9 +128,9 @@ fn topic_matches(pattern: &str, routing_key: &str) -> bool {
         match pattern.split_first() {
             None => key.is_empty(),
             Some((&"#", rest)) => (0..=key.len()).any(|skipped| matches(rest, &key[skipped..])),
-            Some((&word, rest)) => {
-                key.split_first().is_some_and(|(first, others)| (word == "*" || word == *first) && matches(rest, others))
-            }
+            Some((&word, rest)) => key
+                .split_first()
+                .is_some_and(|(first, others)| (word == "*" || word == *first) && matches(rest, others)),
         }
     }
     let pattern: Vec<&str> = pattern.split('.').collect();
@@ -418,7 +418,8 @@ fn parse_task_completed(
 /// A Phabricator diff as the static-analysis bot takes it: an id (`42`) or a PHID
 /// (`PHID-DIFF-…`).
 fn is_diff_reference(text: &str) -> bool {
-    let digits = |text: &str, longest: usize| (1..=longest).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    let digits =
+        |text: &str, longest: usize| (1..=longest).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
     match text.strip_prefix("PHID-DIFF-") {
         Some(name) => (1..=64).contains(&name.len()) && name.bytes().all(|byte| byte.is_ascii_alphanumeric()),
         None => digits(text, 18) && text.bytes().any(|byte| byte != b'0'),

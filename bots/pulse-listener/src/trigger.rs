@@ -56,7 +56,9 @@ pub fn runner(config: &ListenerConfig, http: UpstreamClient, api: ApiClient) -> 
     }
     let taskcluster = &config.taskcluster;
     let access_token = taskcluster.access_token.clone().ok_or_else(|| {
-        ListenerError::Config("taskcluster.access_token is required to trigger hooks (or set [local_runner])".to_owned())
+        ListenerError::Config(
+            "taskcluster.access_token is required to trigger hooks (or set [local_runner])".to_owned(),
+        )
     })?;
     let hooks = TaskclusterRunnerConfig {
         root_url: taskcluster.root_url.clone(),

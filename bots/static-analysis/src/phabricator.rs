@@ -283,7 +283,10 @@ mod tests {
     #[test]
     fn a_diff_is_named_by_its_id_or_its_phid_and_nothing_else() {
         assert_eq!("42".parse(), Ok(DiffReference::Id(42)));
-        assert_eq!("PHID-DIFF-3wwyr5dw4ozxdotzdkbb".parse(), Ok(DiffReference::Phid("PHID-DIFF-3wwyr5dw4ozxdotzdkbb".into())));
+        assert_eq!(
+            "PHID-DIFF-3wwyr5dw4ozxdotzdkbb".parse(),
+            Ok(DiffReference::Phid("PHID-DIFF-3wwyr5dw4ozxdotzdkbb".into()))
+        );
         for refused in ["0", "-3", "D42", "PHID-DREV-abc", "PHID-DIFF-", "PHID-DIFF-a/b", "99999999999999999999", ""] {
             assert!(refused.parse::<DiffReference>().is_err(), "{refused}");
         }

@@ -145,10 +145,7 @@ impl Harness {
                     bot: "static-analysis".to_owned(),
                     exchange: self.completed_exchange(),
                     routing_keys: vec![format!("route.{ROUTE}")],
-                    kind: RuleKind::StaticAnalysis {
-                        route: ROUTE.to_owned(),
-                        diff_tag: "phabricator-diff".to_owned(),
-                    },
+                    kind: RuleKind::StaticAnalysis { route: ROUTE.to_owned(), diff_tag: "phabricator-diff".to_owned() },
                 },
             ],
         }

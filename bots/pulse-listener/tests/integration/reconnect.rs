@@ -41,7 +41,13 @@ async fn triggers_per_task(harness: &Harness) -> BTreeMap<String, usize> {
 /// Publishes a `task-completed` message for each try task.
 async fn publish_completed(harness: &Harness, routed: &str, tasks: impl Iterator<Item = String>) {
     for task in tasks {
-        harness.publish(&harness.completed_exchange(), routed, &try_ending(&task, "R3JvdXAwMDAwMDAwMDAwMA", &diff_of(&task))).await;
+        harness
+            .publish(
+                &harness.completed_exchange(),
+                routed,
+                &try_ending(&task, "R3JvdXAwMDAwMDAwMDAwMA", &diff_of(&task)),
+            )
+            .await;
     }
 }
 
