@@ -126,7 +126,10 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
         if let Err(error) = writeln!(std::io::stdout(), "{urls}") {
             tracing::warn!(%error, "cannot print the URLs");
         }
-        let mut state = AppState::new(database.pool.clone(), config.clone());
+        let mut config = config.clone();
+        config.public_url.get_or_insert_with(|| base.clone());
+        let mut state =
+            AppState::new(database.pool.clone(), config.clone()).with_listen_config(database.pg_config.clone());
         if let Some(runner) = configured_runner(&config, &database.pool, &base).await? {
             state = state.with_runner(runner);
         }

@@ -331,10 +331,12 @@ impl TestAppBuilder {
         let proxy = if self.through_proxy { Some(DbProxy::start(database.config()).await) } else { None };
         let pg_config =
             proxy.as_ref().map_or_else(|| database.config().clone(), |proxy| proxy.redirect(database.config()));
-        let pool = db::pool(pg_config, 4, self.config.db_timeout());
+        let pool = db::pool(pg_config.clone(), 4, self.config.db_timeout());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the API");
         let base_url = format!("http://{}", listener.local_addr().expect("the API has an address"));
-        let mut state = AppState::new(pool.clone(), self.config);
+        let mut config = self.config;
+        config.public_url.get_or_insert_with(|| base_url.clone());
+        let mut state = AppState::new(pool.clone(), config).with_listen_config(pg_config.clone());
         if let Some(bots) = self.bots {
             state.bots = std::sync::Arc::new(bots);
         }
@@ -456,5 +458,193 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
         self.state.pool.close();
+    }
+}
+
+/// How the [`MockStepService`] treats a step, chosen by the step's uid (the part after the
+/// pipeline's: `B` for `firefox.B` and `firefox.B~2`).
+#[derive(Clone, Copy, Debug)]
+pub enum MockScript {
+    /// Succeeds at the n-th status poll (fails when `false`).
+    FinishAfterPolls(u32, bool),
+    /// Succeeds this long after its creation.
+    SucceedAfter(Duration),
+    /// Stays in progress until cancelled.
+    Never,
+    /// Refuses creation with this status.
+    Refuse(u16),
+}
+
+/// One step as the mock service holds it.
+#[derive(Clone, Debug)]
+pub struct MockStep {
+    pub parameters: serde_json::Value,
+    /// `PUT`s received for it.
+    pub puts: u32,
+    pub polls: u32,
+    pub cancelled: bool,
+    pub created_at: std::time::Instant,
+    /// When a status poll first found it finished.
+    pub finished_at: Option<std::time::Instant>,
+}
+
+#[derive(Default)]
+struct MockSteps {
+    steps: std::collections::HashMap<String, MockStep>,
+    order: Vec<String>,
+    scripts: std::collections::HashMap<String, MockScript>,
+    failures_left: u32,
+}
+
+/// An external step service implementing the Step API in memory: creation idempotent by uid
+/// (409 for another body), status by script, cancel; it can answer 503 for a while.
+pub struct MockStepService {
+    /// Its base URL, for `api_url`.
+    pub url: String,
+    steps: std::sync::Arc<std::sync::Mutex<MockSteps>>,
+    task: JoinHandle<()>,
+}
+
+impl MockStepService {
+    /// Serves the mock on a free port; steps without a script succeed at their first poll.
+    pub async fn start() -> Self {
+        use axum::extract::{Path, State};
+        use axum::http::StatusCode;
+        use axum::routing::get;
+
+        type Shared = std::sync::Arc<std::sync::Mutex<MockSteps>>;
+        type Answer = (StatusCode, axum::Json<serde_json::Value>);
+
+        fn script(steps: &MockSteps, uid: &str) -> MockScript {
+            let step = uid.rsplit('.').next().unwrap_or(uid);
+            let step = step.split('~').next().unwrap_or(step);
+            steps.scripts.get(step).copied().unwrap_or(MockScript::FinishAfterPolls(1, true))
+        }
+        fn failing(steps: &mut MockSteps) -> Option<Answer> {
+            if steps.failures_left == 0 {
+                return None;
+            }
+            steps.failures_left -= 1;
+            Some((StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"error": "busy"}))))
+        }
+        async fn create(
+            State(shared): State<Shared>,
+            Path(uid): Path<String>,
+            axum::Json(body): axum::Json<serde_json::Value>,
+        ) -> Answer {
+            let mut steps = shared.lock().expect("the mock's lock");
+            if let Some(answer) = failing(&mut steps) {
+                return answer;
+            }
+            if let MockScript::Refuse(status) = script(&steps, &uid) {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return (status, axum::Json(serde_json::json!({"error": "refused by script"})));
+            }
+            if let Some(step) = steps.steps.get_mut(&uid) {
+                step.puts += 1;
+                if step.parameters != body {
+                    return (StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": "another definition"})));
+                }
+                return (StatusCode::OK, axum::Json(serde_json::json!({"uid": uid})));
+            }
+            let step = MockStep {
+                parameters: body,
+                puts: 1,
+                polls: 0,
+                cancelled: false,
+                created_at: std::time::Instant::now(),
+                finished_at: None,
+            };
+            steps.steps.insert(uid.clone(), step);
+            steps.order.push(uid.clone());
+            (StatusCode::CREATED, axum::Json(serde_json::json!({"uid": uid})))
+        }
+        async fn status(State(shared): State<Shared>, Path(uid): Path<String>) -> Answer {
+            let mut steps = shared.lock().expect("the mock's lock");
+            if let Some(answer) = failing(&mut steps) {
+                return answer;
+            }
+            let script = script(&steps, &uid);
+            let Some(step) = steps.steps.get_mut(&uid) else {
+                return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such step"})));
+            };
+            step.polls += 1;
+            let state = if step.cancelled {
+                "cancelled"
+            } else {
+                match script {
+                    MockScript::FinishAfterPolls(polls, success) if step.polls >= polls => {
+                        if success {
+                            "success"
+                        } else {
+                            "failure"
+                        }
+                    }
+                    MockScript::SucceedAfter(delay) if step.created_at.elapsed() >= delay => "success",
+                    _ => "in_progress",
+                }
+            };
+            if state != "in_progress" {
+                step.finished_at.get_or_insert_with(std::time::Instant::now);
+            }
+            (StatusCode::OK, axum::Json(serde_json::json!({"state": state, "message": format!("poll {}", step.polls)})))
+        }
+        async fn cancel(State(shared): State<Shared>, Path(uid): Path<String>) -> Answer {
+            let mut steps = shared.lock().expect("the mock's lock");
+            if let Some(answer) = failing(&mut steps) {
+                return answer;
+            }
+            match steps.steps.get_mut(&uid) {
+                Some(step) => {
+                    step.cancelled = true;
+                    (StatusCode::OK, axum::Json(serde_json::json!({"uid": uid})))
+                }
+                None => (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such step"}))),
+            }
+        }
+
+        let steps: Shared = Default::default();
+        let router = axum::Router::new()
+            .route("/{uid}", axum::routing::put(create).delete(cancel))
+            .route("/{uid}/status", get(status))
+            .with_state(steps.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the mock step service");
+        let url = format!("http://{}/steps", listener.local_addr().expect("the mock has an address"));
+        let router = axum::Router::new().nest("/steps", router);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("the mock step service stopped");
+        });
+        Self { url, steps, task }
+    }
+
+    /// Treats the steps named `step` (in any pipeline, any attempt) by `script`.
+    pub fn script(&self, step: &str, script: MockScript) {
+        self.steps.lock().expect("the mock's lock").scripts.insert(step.to_owned(), script);
+    }
+
+    /// Answers the next `count` requests, whatever they are, with 503.
+    pub fn fail_next(&self, count: u32) {
+        self.steps.lock().expect("the mock's lock").failures_left = count;
+    }
+
+    /// The step created under `uid`, if any.
+    pub fn step(&self, uid: &str) -> Option<MockStep> {
+        self.steps.lock().expect("the mock's lock").steps.get(uid).cloned()
+    }
+
+    /// The uids created, in the order of their creation.
+    pub fn created(&self) -> Vec<String> {
+        self.steps.lock().expect("the mock's lock").order.clone()
+    }
+
+    /// Every step, by uid.
+    pub fn steps(&self) -> std::collections::HashMap<String, MockStep> {
+        self.steps.lock().expect("the mock's lock").steps.clone()
+    }
+}
+
+impl Drop for MockStepService {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
