@@ -81,7 +81,8 @@ pub struct PipelineSettings {
     /// First wait after a transient error of a step service; it doubles up to `retry_max_secs`.
     pub retry_initial_secs: f64,
     pub retry_max_secs: f64,
-    /// How long a process holds a step it claimed before another may take it over.
+    /// How long a process holds a step it claimed before another may take it over (at least
+    /// `request_timeout_secs` + 1).
     pub lease_secs: f64,
     /// Timeout of one request to a step service.
     pub request_timeout_secs: f64,
@@ -117,9 +118,10 @@ impl PipelineSettings {
         seconds(self.interval_secs)
     }
 
-    /// How long a claim holds.
+    /// How long a claim holds: at least a second longer than a request to a step service may
+    /// take, so that a slow answer is never overtaken by a second request.
     pub fn lease(&self) -> Duration {
-        seconds(self.lease_secs)
+        seconds(self.lease_secs.max(self.request_timeout_secs + 1.0))
     }
 
     /// The timeout of a request to a step service.

@@ -142,6 +142,28 @@ impl TestDatabase {
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
+
+    /// This database as a `DATABASE_URL` (key=value form), for the `shipit-api` binary.
+    pub fn url(&self) -> String {
+        let config = &self.config;
+        let mut parts = Vec::new();
+        match config.get_hosts().first() {
+            Some(Host::Tcp(host)) => parts.push(format!("host={host}")),
+            Some(Host::Unix(dir)) => parts.push(format!("host={}", dir.display())),
+            None => {}
+        }
+        if let Some(port) = config.get_ports().first() {
+            parts.push(format!("port={port}"));
+        }
+        if let Some(user) = config.get_user() {
+            parts.push(format!("user={user}"));
+        }
+        if let Some(password) = config.get_password() {
+            parts.push(format!("password={}", String::from_utf8_lossy(password)));
+        }
+        parts.push(format!("dbname={}", self.name));
+        parts.join(" ")
+    }
 }
 
 impl Drop for TestDatabase {
@@ -281,7 +303,7 @@ pub struct TestApp {
     proxy: Option<DbProxy>,
     server: JoinHandle<()>,
     _schedules: Option<tokio_cron_scheduler::JobScheduler>,
-    database: TestDatabase,
+    database: std::sync::Arc<TestDatabase>,
 }
 
 /// How to start a [`TestApp`].
@@ -292,6 +314,7 @@ pub struct TestAppBuilder {
     bots: Option<Vec<BotDefinition>>,
     bot_bin_dir: Option<PathBuf>,
     scheduler: bool,
+    database: Option<std::sync::Arc<TestDatabase>>,
 }
 
 impl TestAppBuilder {
@@ -319,6 +342,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Serves a second API on the database of `app`, as another replica of one deployment.
+    pub fn sharing_database_of(mut self, app: &TestApp) -> Self {
+        self.database = Some(app.database.clone());
+        self
+    }
+
     /// Runs the bots' schedules (needs a runner).
     pub fn with_scheduler(mut self) -> Self {
         self.scheduler = true;
@@ -327,7 +356,10 @@ impl TestAppBuilder {
 
     /// Creates the database and starts the API on a free port.
     pub async fn spawn(self) -> TestApp {
-        let database = TestDatabase::create().await;
+        let database = match self.database {
+            Some(database) => database,
+            None => std::sync::Arc::new(TestDatabase::create().await),
+        };
         let proxy = if self.through_proxy { Some(DbProxy::start(database.config()).await) } else { None };
         let pg_config =
             proxy.as_ref().map_or_else(|| database.config().clone(), |proxy| proxy.redirect(database.config()));
@@ -452,6 +484,11 @@ impl TestApp {
     pub fn database_config(&self) -> &tokio_postgres::Config {
         self.database.config()
     }
+
+    /// The test database.
+    pub fn database(&self) -> &TestDatabase {
+        &self.database
+    }
 }
 
 impl Drop for TestApp {
@@ -473,6 +510,9 @@ pub enum MockScript {
     Never,
     /// Refuses creation with this status.
     Refuse(u16),
+    /// Creation takes this long to answer (the step exists from the start); it succeeds at its
+    /// first poll.
+    SlowCreate(Duration),
 }
 
 /// One step as the mock service holds it.
@@ -532,11 +572,25 @@ impl MockStepService {
             Path(uid): Path<String>,
             axum::Json(body): axum::Json<serde_json::Value>,
         ) -> Answer {
+            let (answer, delay) = create_now(&shared, uid, body);
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            answer
+        }
+        fn create_now(shared: &Shared, uid: String, body: serde_json::Value) -> (Answer, Option<Duration>) {
             let mut steps = shared.lock().expect("the mock's lock");
-            if let Some(answer) = failing(&mut steps) {
+            let delay = match script(&steps, &uid) {
+                MockScript::SlowCreate(delay) => Some(delay),
+                _ => None,
+            };
+            (create_locked(&mut steps, uid, body), delay)
+        }
+        fn create_locked(steps: &mut MockSteps, uid: String, body: serde_json::Value) -> Answer {
+            if let Some(answer) = failing(steps) {
                 return answer;
             }
-            if let MockScript::Refuse(status) = script(&steps, &uid) {
+            if let MockScript::Refuse(status) = script(steps, &uid) {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
                 return (status, axum::Json(serde_json::json!({"error": "refused by script"})));
             }
@@ -581,6 +635,7 @@ impl MockStepService {
                         }
                     }
                     MockScript::SucceedAfter(delay) if step.created_at.elapsed() >= delay => "success",
+                    MockScript::SlowCreate(_) => "success",
                     _ => "in_progress",
                 }
             };

@@ -310,3 +310,174 @@ async fn pipelines_are_listed_newest_first_by_page_and_by_state() {
     assert_eq!(pending.pipelines.iter().map(|pipeline| pipeline.uid.as_str()).collect::<Vec<_>>(), ["p2", "p0"]);
     assert_eq!(app.get("/pipelines?state=done", None).await.0, 400);
 }
+
+#[tokio::test]
+async fn two_apis_on_one_database_run_fifty_pipelines_and_create_no_step_twice() {
+    let first = spawn().await;
+    let second = TestApp::builder()
+        .configure(|config| {
+            config.pipelines.poll_initial_secs = 0.02;
+            config.pipelines.poll_max_secs = 0.1;
+            config.pipelines.interval_secs = 0.5;
+        })
+        .sharing_database_of(&first)
+        .spawn()
+        .await;
+    let service = MockStepService::start().await;
+    let token = first.token(&[MANAGE]).await;
+    for index in 0..50 {
+        let app = if index % 2 == 0 { &first } else { &second };
+        assert_eq!(app.put(&format!("/pipelines/p{index}"), Some(&token), &beta(&service)).await.0, 201);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let page: PipelinePage = first.get_json("/pipelines?state=completed&limit=200").await;
+        if page.pipelines.len() == 50 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} of 50 completed", page.pipelines.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let steps = service.steps();
+    assert_eq!(steps.len(), 150);
+    assert_eq!(service.created().len(), 150);
+    assert!(steps.iter().all(|(_, step)| step.puts == 1), "a step was sent twice");
+}
+
+#[tokio::test]
+async fn audit_verify_accepts_the_log_and_names_an_edited_entry() {
+    let app = spawn().await;
+    let service = MockStepService::start().await;
+    let token = app.token(&[MANAGE]).await;
+    app.put("/pipelines/p", Some(&token), &beta(&service)).await;
+    wait_for(&app, "p", PipelineState::Completed).await;
+
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shipit-api"))
+            .args(["--database-url", &app.database().url(), "audit", "verify"])
+            .env_remove("SHIPIT_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let intact = verify();
+    let stdout = String::from_utf8_lossy(&intact.stdout);
+    assert!(intact.status.success(), "{stdout} {}", String::from_utf8_lossy(&intact.stderr));
+    assert!(stdout.contains("audit log intact"), "{stdout}");
+
+    let (client, connection) = app.database_config().connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let refused = client.execute("UPDATE pipeline_audit SET cause = 'forged'", &[]).await.unwrap_err();
+    assert!(format!("{:?}", refused.as_db_error()).contains("append-only"), "{refused:?}");
+    let edited: i64 = client
+        .query_one("SELECT id FROM pipeline_audit WHERE step_uid = 'S' ORDER BY id LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE pipeline_audit DISABLE TRIGGER pipeline_audit_append_only; \
+             UPDATE pipeline_audit SET actor = 'mallory' WHERE id = {edited}"
+        ))
+        .await
+        .unwrap();
+    let broken = verify();
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert!(!broken.status.success(), "{stdout}");
+    assert!(stdout.contains(&format!("pipeline p entry {edited}: its hash does not match")), "{stdout}");
+}
+
+/// `shipit-api serve` on `database`, its engine fast, its step leases short.
+fn serve(database: &shipit_api::testing::TestDatabase, dir: &std::path::Path) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipit-api"))
+        .args(["--database-url", &database.url(), "serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env_remove("SHIPIT_CONFIG")
+        .env("SHIPIT_RUNNER", "none")
+        .env("SHIPIT_SCHEDULER_ENABLED", "false")
+        .env("SHIPIT_PIPELINES__POLL_INITIAL_SECS", "0.05")
+        .env("SHIPIT_PIPELINES__POLL_MAX_SECS", "0.2")
+        .env("SHIPIT_PIPELINES__LEASE_SECS", "1")
+        .env("SHIPIT_PIPELINES__REQUEST_TIMEOUT_SECS", "2")
+        .env("SHIPIT_PIPELINES__INTERVAL_SECS", "0.5")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let base_url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.trim().strip_prefix("API").map(|url| url.trim().trim_end_matches('/').to_owned()))
+        .expect("serve printed no API URL");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, base_url)
+}
+
+#[tokio::test]
+async fn a_kill_9_while_steps_start_and_run_loses_nothing_and_creates_no_step_twice() {
+    let database = shipit_api::testing::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let service = MockStepService::start().await;
+    service.script("B", MockScript::SlowCreate(Duration::from_millis(1500)));
+    service.script("L", MockScript::SucceedAfter(Duration::from_secs(3)));
+    let pool = shipit_api::db::pool(database.config().clone(), 1, Duration::from_secs(5));
+    let token = shipit_api::admin::create_token(&pool, "release-runner", &[MANAGE.to_owned()], None).await.unwrap();
+    let client = reqwest::Client::new();
+    let (mut server, base_url) = serve(&database, dir.path());
+
+    let starting = beta(&service);
+    let running = json!({"steps": [
+        {"uid": "L", "api_url": service.url},
+        {"uid": "M", "api_url": service.url, "requires": ["L"]},
+    ]});
+    for (uid, definition) in [("starting", &starting), ("running", &running)] {
+        let response = client
+            .put(format!("{base_url}/pipelines/{uid}"))
+            .bearer_auth(&token)
+            .json(definition)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let state_of = async |base: &str, uid: &str| -> Pipeline {
+        client.get(format!("{base}/pipelines/{uid}")).send().await.unwrap().json().await.unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (starting, running) = (state_of(&base_url, "starting").await, state_of(&base_url, "running").await);
+        if service.step("starting.B").is_some()
+            && starting.steps[0].state == StepState::Starting
+            && running.steps[0].state == StepState::InProgress
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{starting:#?} {running:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let (mut server, base_url) = serve(&database, dir.path());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (starting, running) = (state_of(&base_url, "starting").await, state_of(&base_url, "running").await);
+        if starting.state == PipelineState::Completed && running.state == PipelineState::Completed {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{starting:#?} {running:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut created = service.created();
+    assert_eq!(created.len(), 5, "{created:?}");
+    created.sort();
+    created.dedup();
+    assert_eq!(created.len(), 5, "a step was created twice");
+    // The step whose creation was cut short was sent again, and its service knew it.
+    assert_eq!(service.step("starting.B").unwrap().puts, 2);
+    assert_eq!(service.step("running.L").unwrap().puts, 1);
+    pool.close();
+}
