@@ -71,7 +71,8 @@ pub struct ApiConfig {
 pub struct PipelineSettings {
     /// Whether this process runs the engine (`SHIPIT_PIPELINES__ENGINE`).
     pub engine: bool,
-    /// Whether the engine wakes on `NOTIFY` as well as on its interval.
+    /// Whether the engine wakes on `NOTIFY` and goes on at once with what a step's end made
+    /// runnable; off, it is a polling engine acting on its interval only (for comparison).
     pub listen: bool,
     /// How often the engine looks for work without being woken, in seconds.
     pub interval_secs: f64,

@@ -315,6 +315,7 @@ pub struct TestAppBuilder {
     bot_bin_dir: Option<PathBuf>,
     scheduler: bool,
     database: Option<std::sync::Arc<TestDatabase>>,
+    pool_size: Option<usize>,
 }
 
 impl TestAppBuilder {
@@ -342,6 +343,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Database connections of the API (4 by default).
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = Some(size);
+        self
+    }
+
     /// Serves a second API on the database of `app`, as another replica of one deployment.
     pub fn sharing_database_of(mut self, app: &TestApp) -> Self {
         self.database = Some(app.database.clone());
@@ -363,7 +370,7 @@ impl TestAppBuilder {
         let proxy = if self.through_proxy { Some(DbProxy::start(database.config()).await) } else { None };
         let pg_config =
             proxy.as_ref().map_or_else(|| database.config().clone(), |proxy| proxy.redirect(database.config()));
-        let pool = db::pool(pg_config.clone(), 4, self.config.db_timeout());
+        let pool = db::pool(pg_config.clone(), self.pool_size.unwrap_or(4), self.config.db_timeout());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the API");
         let base_url = format!("http://{}", listener.local_addr().expect("the API has an address"));
         let mut config = self.config;
@@ -510,6 +517,8 @@ pub enum MockScript {
     Never,
     /// Refuses creation with this status.
     Refuse(u16),
+    /// Succeeds at a random time from its creation up to this long after it.
+    SucceedWithin(Duration),
     /// Creation takes this long to answer (the step exists from the start); it succeeds at its
     /// first poll.
     SlowCreate(Duration),
@@ -524,6 +533,8 @@ pub struct MockStep {
     pub polls: u32,
     pub cancelled: bool,
     pub created_at: std::time::Instant,
+    /// For [`MockScript::SucceedWithin`], the delay drawn at its creation.
+    pub finish_after: Option<Duration>,
     /// When a status poll first found it finished.
     pub finished_at: Option<std::time::Instant>,
 }
@@ -601,12 +612,19 @@ impl MockStepService {
                 }
                 return (StatusCode::OK, axum::Json(serde_json::json!({"uid": uid})));
             }
+            let finish_after = match script(steps, &uid) {
+                MockScript::SucceedWithin(limit) => {
+                    Some(limit.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.0..=1.0)))
+                }
+                _ => None,
+            };
             let step = MockStep {
                 parameters: body,
                 puts: 1,
                 polls: 0,
                 cancelled: false,
                 created_at: std::time::Instant::now(),
+                finish_after,
                 finished_at: None,
             };
             steps.steps.insert(uid.clone(), step);
@@ -636,6 +654,11 @@ impl MockStepService {
                     }
                     MockScript::SucceedAfter(delay) if step.created_at.elapsed() >= delay => "success",
                     MockScript::SlowCreate(_) => "success",
+                    MockScript::SucceedWithin(_)
+                        if step.finish_after.is_some_and(|delay| step.created_at.elapsed() >= delay) =>
+                    {
+                        "success"
+                    }
                     _ => "in_progress",
                 }
             };

@@ -67,6 +67,13 @@ const CLAIM_PIPELINES: &str = concat!(
      ORDER BY p.id LIMIT $1 FOR UPDATE SKIP LOCKED"
 );
 
+const NEXT_DUE: &str = "SELECT min(at) FROM ( \
+         SELECT greatest(due_at, lease_until) AS at FROM pipeline_steps \
+         WHERE (state IN ('starting', 'in_progress') OR cancel_pending) AND due_at IS NOT NULL \
+         UNION ALL \
+         SELECT started_at + make_interval(secs => timeout_secs) FROM pipeline_steps \
+         WHERE state IN ('starting', 'in_progress') AND timeout_secs IS NOT NULL) AS due";
+
 const SET_PIPELINE_STATE: &str = "UPDATE pipelines SET state = $2, updated_at = now(), \
          finished_at = CASE WHEN $2 IN ('completed', 'failed', 'cancelled') THEN now() END \
      WHERE uid = $1";
@@ -218,6 +225,12 @@ pub async fn lock_pipeline(client: &impl GenericClient, uid: &str) -> Result<Opt
 pub async fn claim_pipelines(client: &impl GenericClient, limit: i64) -> Result<Vec<PipelineRow>, DbError> {
     let statement = client.prepare_cached(CLAIM_PIPELINES).await?;
     client.query(&statement, &[&limit]).await?.iter().map(to_pipeline).collect()
+}
+
+/// The earliest time a step is due, a lease runs out or a timeout passes.
+pub async fn next_due(client: &impl GenericClient) -> Result<Option<DateTime<Utc>>, DbError> {
+    let statement = client.prepare_cached(NEXT_DUE).await?;
+    Ok(client.query_one(&statement, &[]).await?.try_get(0)?)
 }
 
 /// The steps of a pipeline, in their order.

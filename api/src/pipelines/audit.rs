@@ -54,18 +54,24 @@ impl Event {
 /// Appends entries to the chain of one pipeline, inside a transaction holding its lock.
 pub struct Chain {
     pipeline_uid: String,
-    last: Vec<u8>,
+    /// The hash of the last entry, read at the first append.
+    last: Option<Vec<u8>>,
 }
 
 impl Chain {
     /// The chain of `pipeline_uid`; the caller holds the pipeline's lock (or is creating it).
-    pub async fn open(client: &impl GenericClient, pipeline_uid: &str) -> Result<Self, DbError> {
-        let last = db::pipelines::last_audit_hash(client, pipeline_uid).await?.unwrap_or_else(|| GENESIS.to_vec());
-        Ok(Self { pipeline_uid: pipeline_uid.to_owned(), last })
+    pub fn open(pipeline_uid: &str) -> Self {
+        Self { pipeline_uid: pipeline_uid.to_owned(), last: None }
     }
 
     /// Appends `event`, now.
     pub async fn append(&mut self, client: &impl GenericClient, event: Event) -> Result<(), DbError> {
+        let prev_hash = match self.last.take() {
+            Some(hash) => hash,
+            None => {
+                db::pipelines::last_audit_hash(client, &self.pipeline_uid).await?.unwrap_or_else(|| GENESIS.to_vec())
+            }
+        };
         // PostgreSQL keeps microseconds: the hash covers what it keeps.
         let at = Utc::now().trunc_subsecs(6);
         let mut record = AuditRecord {
@@ -79,12 +85,12 @@ impl Chain {
             actor: event.actor,
             details: event.details,
             at,
-            prev_hash: self.last.clone(),
+            prev_hash,
             hash: Vec::new(),
         };
         record.hash = hash(&record).to_vec();
         db::pipelines::insert_audit(client, &record).await?;
-        self.last = record.hash;
+        self.last = Some(record.hash);
         Ok(())
     }
 }

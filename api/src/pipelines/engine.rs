@@ -17,6 +17,12 @@ use crate::config::PipelineSettings;
 use crate::db;
 use crate::state::AppState;
 
+/// Pipelines claimed in one transaction at most.
+const CLAIM_BATCH: usize = 8;
+
+/// The shortest sleep between two passes that were not woken.
+const MIN_WAIT: Duration = Duration::from_millis(5);
+
 /// Longest error body kept in a step's message.
 const MAX_ERROR_BODY_CHARS: usize = 500;
 
@@ -26,16 +32,15 @@ pub async fn run(state: AppState, listen_config: Option<tokio_postgres::Config>)
     let settings = state.config.pipelines.clone();
     let wake = Arc::new(Notify::new());
     let listener = listen_config.filter(|_| settings.listen).map(|config| tokio::spawn(listen(config, wake.clone())));
-    let engine = Engine::new(state, settings, wake.clone());
-    let mut interval = tokio::time::interval(engine.settings.interval());
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let engine = Arc::new(Engine::new(state, settings, wake.clone()));
     let _listener = AbortOnDrop(listener);
     loop {
+        engine.pass().await;
+        let wait = engine.wait().await;
         tokio::select! {
-            _ = interval.tick() => {}
+            () = tokio::time::sleep(wait) => {}
             () = wake.notified() => {}
         }
-        engine.pass().await;
     }
 }
 
@@ -108,14 +113,34 @@ impl Engine {
         Self { state, settings, http, pacing, slots, wake }
     }
 
+    /// How long to sleep unless woken: until the next step is due, at most the interval (a
+    /// polling engine sleeps the interval).
+    async fn wait(&self) -> Duration {
+        let interval = self.settings.interval();
+        if !self.settings.listen {
+            return interval;
+        }
+        match transitions::next_due(&self.state.pool).await {
+            // A floor, so that work due but held by another process is not spun on.
+            Ok(Some(due)) => (due - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO).clamp(MIN_WAIT, interval),
+            Ok(None) => interval,
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell when pipeline work is due");
+                interval
+            }
+        }
+    }
+
     /// Claims what can be done now and starts it, until nothing is left or every slot is busy.
-    async fn pass(&self) {
+    async fn pass(self: &Arc<Self>) {
         loop {
             let free = self.slots.available_permits();
             if free == 0 {
                 return;
             }
-            let actions = match transitions::claim(&self.state.pool, free as i64, self.settings.lease()).await {
+            // Small batches keep each claim's transaction, and the locks it holds, short.
+            let batch = free.min(CLAIM_BATCH) as i64;
+            let actions = match transitions::claim(&self.state.pool, batch, self.settings.lease()).await {
                 Ok(actions) => actions,
                 Err(error) => {
                     tracing::warn!(%error, "cannot claim pipeline work");
@@ -127,21 +152,39 @@ impl Engine {
             }
             for action in actions {
                 let Ok(permit) = self.slots.clone().acquire_owned().await else { return };
-                let (pool, http, pacing, wake) =
-                    (self.state.pool.clone(), self.http.clone(), self.pacing.clone(), self.wake.clone());
-                let public_url = self.state.config.public_url();
-                tokio::spawn(async move {
-                    let outcome = perform(&http, &action, &public_url).await;
-                    tracing::debug!(step = %action.step.uid, pipeline = %action.step.pipeline_uid, work = ?action.work, ?outcome, "step service answered");
-                    if let Err(error) = transitions::record(&pool, &action, outcome, &pacing).await {
-                        // The lease runs out and the work is done again.
-                        tracing::warn!(%error, step = %action.step.uid, "cannot record what a step service answered");
-                    }
-                    drop(permit);
-                    wake.notify_one();
-                });
+                self.launch(action, permit);
             }
         }
+    }
+
+    /// Does the work of a claimed step in a task of its own, records the answer, and goes on at
+    /// once with the steps that answer made runnable.
+    fn launch(self: &Arc<Self>, action: Action, permit: tokio::sync::OwnedSemaphorePermit) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let public_url = engine.state.config.public_url();
+            let outcome = perform(&engine.http, &action, &public_url).await;
+            tracing::debug!(step = %action.step.uid, pipeline = %action.step.pipeline_uid, work = ?action.work, ?outcome, "step service answered");
+            // A polling engine (`listen` off) acts on its interval only, even on its own work.
+            let lease = engine.settings.listen.then(|| engine.settings.lease());
+            let recorded = transitions::record(&engine.state.pool, &action, outcome, &engine.pacing, lease).await;
+            drop(permit);
+            match recorded {
+                Ok(next) => {
+                    for action in next {
+                        let Ok(permit) = engine.slots.clone().acquire_owned().await else { return };
+                        engine.launch(action, permit);
+                    }
+                }
+                // The lease runs out and the work is done again.
+                Err(error) => {
+                    tracing::warn!(%error, step = %action.step.uid, "cannot record what a step service answered")
+                }
+            }
+            if engine.settings.listen {
+                engine.wake.notify_one();
+            }
+        });
     }
 }
 

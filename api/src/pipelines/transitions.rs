@@ -66,7 +66,7 @@ pub async fn create(
         return Ok(if same { Created::Same } else { Created::Conflict });
     }
     queries::insert_steps(&transaction, uid, steps).await?;
-    let mut chain = Chain::open(&transaction, uid).await?;
+    let mut chain = Chain::open(uid);
     let created = Event {
         event: "pipeline_created",
         to_state: Some(PipelineState::Pending.as_str().to_owned()),
@@ -135,7 +135,7 @@ struct Locked {
 impl Locked {
     async fn load(client: &impl GenericClient, row: PipelineRow) -> Result<Self, DbError> {
         let steps = queries::steps(client, &row.uid).await?;
-        let chain = Chain::open(client, &row.uid).await?;
+        let chain = Chain::open(&row.uid);
         Ok(Self { before: steps.clone(), steps, row, chain })
     }
 
@@ -182,11 +182,14 @@ impl Locked {
     }
 }
 
-/// The cause of a step's change: blocks follow from another step, whatever caused that.
+/// The cause of a step's change: blocks follow from another step, and the engine starts steps,
+/// whatever caused that.
 fn step_cause(step: &StepRow, before: &StepRow, cause: &str) -> String {
     match (before.state, step.state) {
         (StepState::Pending, StepState::Blocked) => "a required step failed".to_owned(),
         (StepState::Blocked, StepState::Pending) => "a required step is retried".to_owned(),
+        // The engine starts a step, whatever made it runnable.
+        (StepState::Pending, StepState::Starting) => "engine".to_owned(),
         _ => cause.to_owned(),
     }
 }
@@ -352,14 +355,7 @@ pub async fn claim(pool: &Pool, limit: i64, lease: Duration) -> Result<Vec<Actio
                 step.due_at = Some(now);
             }
         }
-        let cancelled = locked.row.state == PipelineState::Cancelled;
-        for index in if cancelled { Vec::new() } else { graph::runnable(&locked.steps) } {
-            let step = &mut locked.steps[index];
-            step.state = StepState::Starting;
-            step.attempts += 1;
-            step.started_at = Some(now);
-            step.due_at = Some(now);
-        }
+        actions.extend(start_runnable(&mut locked, now, lease_until));
         for step in &mut locked.steps {
             let due = step.due_at.is_some_and(|due| due <= now) && step.lease_until.is_none_or(|until| until < now);
             let work = match step.state {
@@ -378,6 +374,30 @@ pub async fn claim(pool: &Pool, limit: i64, lease: Duration) -> Result<Vec<Actio
     }
     transaction.commit().await?;
     Ok(actions)
+}
+
+/// Starts the runnable steps of a pipeline that is not cancelled, leased to this process.
+fn start_runnable(locked: &mut Locked, now: chrono::DateTime<Utc>, lease_until: chrono::DateTime<Utc>) -> Vec<Action> {
+    if locked.row.state == PipelineState::Cancelled {
+        return Vec::new();
+    }
+    let mut actions = Vec::new();
+    for index in graph::runnable(&locked.steps) {
+        let step = &mut locked.steps[index];
+        step.state = StepState::Starting;
+        step.attempts += 1;
+        step.started_at = Some(now);
+        step.due_at = Some(now);
+        step.lease_until = Some(lease_until);
+        actions.push(Action { work: Work::Create, step: step.clone() });
+    }
+    actions
+}
+
+/// When the engine next has work, at the earliest: a step due, a lease running out, a timeout.
+pub async fn next_due(pool: &Pool) -> Result<Option<chrono::DateTime<Utc>>, DbError> {
+    let client = pool.get().await?;
+    queries::next_due(&client).await
 }
 
 /// What a step service answered.
@@ -426,13 +446,24 @@ impl Pacing {
 }
 
 /// Records what the service answered for a claimed step, unless the step moved since (a cancel,
-/// a timeout): then only the lease is given back.
-pub async fn record(pool: &Pool, action: &Action, outcome: Outcome, pacing: &Pacing) -> Result<(), DbError> {
+/// a timeout): then only the lease is given back. The steps this makes runnable are started in
+/// the same transaction, leased to this process: their creation is returned, to do at once.
+pub async fn record(
+    pool: &Pool,
+    action: &Action,
+    outcome: Outcome,
+    pacing: &Pacing,
+    // The lease of the steps to start now; none for a polling engine, which leaves them to its
+    // next pass.
+    lease: Option<Duration>,
+) -> Result<Vec<Action>, DbError> {
     let mut client = pool.get().await?;
     let transaction = client.transaction().await?;
-    let Some(row) = queries::lock_pipeline(&transaction, &action.step.pipeline_uid).await? else { return Ok(()) };
+    let Some(row) = queries::lock_pipeline(&transaction, &action.step.pipeline_uid).await? else {
+        return Ok(Vec::new());
+    };
     let mut locked = Locked::load(&transaction, row).await?;
-    let Some(index) = locked.index(&action.step.uid) else { return Ok(()) };
+    let Some(index) = locked.index(&action.step.uid) else { return Ok(Vec::new()) };
     let now = Utc::now();
     let later = |delay: Duration| now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
     let step = &mut locked.steps[index];
@@ -443,7 +474,7 @@ pub async fn record(pool: &Pool, action: &Action, outcome: Outcome, pacing: &Pac
     if !unchanged {
         locked.save(&transaction, "engine").await?;
         transaction.commit().await?;
-        return Ok(());
+        return Ok(Vec::new());
     }
     let url = step_url(step, "");
     match (action.work, outcome) {
@@ -494,7 +525,15 @@ pub async fn record(pool: &Pool, action: &Action, outcome: Outcome, pacing: &Pac
             step.due_at = Some(later(pacing.poll_delay(step.polls)));
         }
     }
+    graph::propagate_blocks(&mut locked.steps);
+    let next = match lease {
+        Some(lease) => {
+            let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+            start_runnable(&mut locked, now, lease_until)
+        }
+        None => Vec::new(),
+    };
     locked.save(&transaction, "step service").await?;
     transaction.commit().await?;
-    Ok(())
+    Ok(next)
 }
