@@ -415,6 +415,18 @@ pub enum Outcome {
     Transient(String),
 }
 
+/// Longest message kept from a step service, in characters.
+const MAX_MESSAGE_CHARS: usize = 1_000;
+
+/// What a step service said, fit for storing: control characters (NUL among them, which
+/// PostgreSQL refuses) replaced, bounded.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|character| if character.is_control() && character != '\n' { '\u{fffd}' } else { character })
+        .take(MAX_MESSAGE_CHARS)
+        .collect()
+}
+
 /// How the engine paces a step: status polls back off from `poll_initial` to `poll_max`,
 /// transient errors likewise from `retry_initial` to `retry_max`.
 #[derive(Clone, Debug)]
@@ -481,8 +493,10 @@ pub async fn record(
         (_, Outcome::Transient(error)) => {
             step.transient_failures += 1;
             step.due_at = Some(later(pacing.retry.backoff(step.transient_failures as u32)));
-            step.message =
-                Some(format!("the step service failed ({} in a row), retrying: {error}", step.transient_failures));
+            step.message = Some(clean(&format!(
+                "the step service failed ({} in a row), retrying: {error}",
+                step.transient_failures
+            )));
         }
         (Work::Cancel, Outcome::CancelDone | Outcome::Refused(_)) => {
             step.cancel_pending = false;
@@ -504,13 +518,13 @@ pub async fn record(
         (Work::Create | Work::Poll, Outcome::Refused(error)) => {
             let what = if action.work == Work::Create { "creating" } else { "following" };
             step.state = StepState::Failure;
-            step.message = Some(format!("{what} the step on its service failed: {error}"));
+            step.message = Some(clean(&format!("{what} the step on its service failed: {error}")));
             step.finished_at = Some(now);
             step.due_at = None;
         }
         (Work::Poll, Outcome::Status(status)) => {
             step.transient_failures = 0;
-            step.message = status.message.map(|message| message.chars().take(1_000).collect());
+            step.message = status.message.as_deref().map(clean);
             if status.state == StepServiceState::InProgress {
                 step.polls += 1;
                 step.due_at = Some(later(pacing.poll_delay(step.polls)));
@@ -536,4 +550,22 @@ pub async fn record(
     locked.save(&transaction, "step service").await?;
     transaction.commit().await?;
     Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_step_service_says_is_stored_without_control_characters_and_bounded() {
+        assert_eq!(clean("ok\nbad\0byte\u{7}"), "ok\nbad\u{fffd}byte\u{fffd}");
+        assert_eq!(clean(&"x".repeat(5_000)).chars().count(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn attempts_after_the_first_get_a_uid_of_their_own() {
+        assert_eq!(service_uid("firefox-99.0b1", "S", 0), "firefox-99.0b1.S");
+        assert_eq!(service_uid("firefox-99.0b1", "S", 1), "firefox-99.0b1.S");
+        assert_eq!(service_uid("firefox-99.0b1", "S", 2), "firefox-99.0b1.S~2");
+    }
 }
