@@ -31,6 +31,8 @@ pub mod scopes {
     pub const STATIC_ANALYSIS_MANAGE: &str = "project:shipit:static-analysis/manage";
     /// Store uplift channels, bug analyses and grafts.
     pub const UPLIFT_MANAGE: &str = "project:shipit:uplift/manage";
+    /// Create, cancel and retry release pipelines.
+    pub const PIPELINES_MANAGE: &str = "project:shipit:pipelines/manage";
     /// Release managers: edit contributors and read their private comments.
     pub const ADMIN: &str = "project:shipit:admin";
     /// Read anything, when reads are not public.
@@ -68,6 +70,8 @@ pub mod scopes {
         StaticAnalysisManage => [STATIC_ANALYSIS_MANAGE];
         /// [`UPLIFT_MANAGE`].
         UpliftManage => [UPLIFT_MANAGE];
+        /// [`PIPELINES_MANAGE`].
+        PipelinesManage => [PIPELINES_MANAGE];
         /// [`ADMIN`].
         Admin => [ADMIN];
     }
