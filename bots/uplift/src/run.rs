@@ -391,7 +391,7 @@ async fn graft_bugs(
         planned.iter().map(|plan| GraftJob { onto: plan.tip, commits: plan.commits.clone() }).collect();
     let path = settings.repository.path.clone();
     let started = std::time::Instant::now();
-    let results = blocking("the grafts", move || graft::graft_many(&path, &jobs)).await?;
+    let results = blocking("the grafts", move || graft::graft_many(&path, &jobs)).await??;
     tracing::info!(grafts = planned.len(), duration_ms = started.elapsed().as_millis() as u64, "grafts done");
 
     for (plan, result) in planned.iter().zip(results) {

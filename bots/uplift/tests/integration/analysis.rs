@@ -535,6 +535,40 @@ fn history_finds_each_bug_patches_without_backouts_and_measures_them() {
 }
 
 #[test]
+fn the_history_index_is_kept_and_a_run_reads_only_the_commits_since() {
+    let repo = TestRepo::new();
+    repo.commit(0, "alice@example.com", "Import", &[("dom/a.cpp", "1\n")]);
+    let start = repo.commit(1, "bob@example.com", "Bug 100 - Fix a. r=carol", &[("dom/a.cpp", "1\n2\n")]);
+    let first = repo.build(&[100, 101]);
+    assert_eq!(first.walked(), 2, "the first run reads every commit");
+    let again = repo.build(&[100, 101]);
+    assert_eq!(again.walked(), 0, "nothing new: nothing read");
+    assert_eq!(again.patches(100), first.patches(100));
+
+    repo.commit(2, "bob@example.com", "Bug 101 - Fix a again. r=carol", &[("dom/a.cpp", "1\n2\n3\n")]);
+    let next = repo.build(&[100, 101]);
+    assert_eq!(next.walked(), 1, "only the new commit is read");
+    let metrics = &next.patches(101)[0].metrics;
+    assert_eq!((metrics.code_churn_overall, metrics.developer_familiarity_overall), (2, 1));
+    assert_eq!(metrics.reviewer_familiarity_overall, 1);
+
+    let index = repo.dir.path().join(".git/shipit-uplift-history");
+    std::fs::write(&index, b"not an index").unwrap();
+    let rebuilt = repo.build(&[100, 101]);
+    assert_eq!(rebuilt.walked(), 3, "an unreadable index is rebuilt");
+    assert_eq!(rebuilt.patches(101), next.patches(101));
+
+    // A rewritten branch: the saved tip is no longer an ancestor.
+    let start = repo.repo.find_commit(git2::Oid::from_str(&start).unwrap()).unwrap();
+    repo.repo.reset(start.as_object(), git2::ResetType::Soft, None).unwrap();
+    repo.commit(3, "dave@example.com", "Bug 101 - Another fix. r=erin", &[("dom/b.cpp", "b\n")]);
+    let rewritten = repo.build(&[100, 101]);
+    assert_eq!(rewritten.walked(), 3, "a rewritten branch is read again");
+    assert_eq!(rewritten.patches(101).len(), 1);
+    assert_eq!(rewritten.patches(101)[0].files, ["dom/b.cpp"]);
+}
+
+#[test]
 fn reviewers_tests_and_languages_are_recognised() {
     assert_eq!(history::reviewers("Bug 1 - Fix. r=jandem,iain!"), ["iain", "jandem"]);
     assert_eq!(history::reviewers("Bug 1 - Fix r=a r=b DONTBUILD"), ["a", "b"]);
