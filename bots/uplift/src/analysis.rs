@@ -95,6 +95,12 @@ pub struct Analysis {
     /// keeps; omitted when none was cut.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub landing_counts: BTreeMap<String, usize>,
+    /// The landings whose git commit is unknown, `<repository>@<revision>`, oldest first, at most
+    /// [`MAX_LANDINGS`] (the newest): no mapper is configured (`history.mapper`) or it did not know
+    /// the mercurial revision, and no commit of the main branch starts with it. Their patches and
+    /// backouts cannot be matched; omitted when every landing is mapped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped_landings: Vec<String>,
     /// Commit links of the comments that are not landings: links to other repositories (another
     /// project on GitHub, `try`, `comm-central`), oldest first, at most [`MAX_LANDINGS`] (the
     /// newest); omitted when there are none.
@@ -216,6 +222,11 @@ pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings:
         fields.collect()
     };
     let mut landings_by_channel = by_channel(&landings.landings, history);
+    let mut unmapped: Vec<&Landing> =
+        landings_by_channel.values().flatten().filter(|landing| landing.commit.is_none()).collect();
+    unmapped.sort();
+    let unmapped_landings: Vec<String> =
+        newest(&unmapped).iter().map(|landing| format!("{}@{}", landing.repository, landing.revision)).collect();
     let nightly = landings_by_channel.get("nightly").into_iter().flatten();
     let first_nightly = nightly.filter_map(|landing| landing.time).next();
     let landing_counts = cap_landings(&mut landings_by_channel);
@@ -265,6 +276,7 @@ pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings:
         forms,
         landings: landings_by_channel,
         landing_counts,
+        unmapped_landings,
         ignored_links,
         ignored_link_count,
         absent: absent(data),

@@ -600,8 +600,16 @@ async fn landings_are_mapped_through_the_mapper_or_the_history() {
     serve_bug(&bugzilla, 1900001).await;
     let data = client(&bugzilla, Duration::from_secs(5)).bug_data(1900001).await.unwrap();
 
-    let mut landings = landing::find(&data.comments, &Repositories::default()).landings;
+    let found = landing::find(&data.comments, &Repositories::default());
+    let unmapped = |landings: &landing::Landings| {
+        analysis::analyze(&data, landings, &History::default(), &HistorySettings::default()).unmapped_landings
+    };
+    assert_eq!(unmapped(&found).len(), 3, "without a mapper, only the GitHub landing (a git id) is mapped");
+    let mut landings = found.landings;
     mapper.resolve(&mut landings).await.unwrap();
+    let mapped = landing::Landings { landings: landings.clone(), ignored: Vec::new() };
+    let beta = landings.iter().find(|landing| landing.repository == "releases/mozilla-beta").unwrap();
+    assert_eq!(unmapped(&mapped), [format!("releases/mozilla-beta@{}", beta.revision)], "the analysis says which");
 
     let found: Vec<_> = landings
         .iter()
