@@ -25,6 +25,7 @@ use crate::bugzilla::{BugData, Change, Flag, HistoryEntry, User};
 use crate::form::{self, UpliftForm};
 use crate::history::{History, HistorySettings, PatchMetrics};
 use crate::landing::{IgnoredLink, Landing, Landings};
+use crate::release::ReleaseCalendar;
 
 /// The landings kept per channel, and the ignored links kept: the newest ones, those an uplift
 /// acts on. A bug with thousands of comments (a meta bug, a long-lived intermittent) would
@@ -173,6 +174,11 @@ pub struct ChannelRequest {
     pub landing_delta: Option<i64>,
     /// Seconds from the request to the decision.
     pub response_delta: Option<i64>,
+    /// Seconds from the first nightly landing to the day the channel's version ships (shipped),
+    /// from product-details' calendar (`history.product_details`); omitted without one, or when
+    /// the calendar does not know the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_delta: Option<i64>,
 }
 
 /// One patch: a commit of the main branch naming the bug.
@@ -212,7 +218,15 @@ impl Analysis {
 
 /// Analyses the bug from its Bugzilla data, the landings its comments cite (mapped to commits
 /// where possible, see [`crate::landing::Mapper`]) and the run's history.
-pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings: &HistorySettings) -> Analysis {
+///
+/// `calendar` gives the release dates of `release_delta` (an empty one gives none).
+pub fn analyze(
+    data: &BugData,
+    landings: &Landings,
+    history: &History,
+    settings: &HistorySettings,
+    calendar: &ReleaseCalendar,
+) -> Analysis {
     let bug = &data.bug;
     let version_flags = |kind: &str| -> BTreeMap<String, String> {
         let fields = bug.other.iter().filter_map(|(name, value)| {
@@ -242,6 +256,8 @@ pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings:
         }
         request.landing_delta =
             request.requested_at.zip(first_nightly).map(|(asked, landed)| (asked - landed).num_seconds());
+        request.release_delta =
+            calendar.release_date(channel).zip(first_nightly).map(|(ships, landed)| (ships - landed).num_seconds());
     }
 
     let patches = history.patches(bug.id);
@@ -437,6 +453,7 @@ fn channel_request(data: &BugData, channel: &str, flags: &[(Option<i64>, &Flag)]
         form: None,
         landing_delta: None,
         response_delta: requested_at.zip(decided_at).map(|(asked, decided)| (decided - asked).num_seconds()),
+        release_delta: None,
     }
 }
 

@@ -43,6 +43,9 @@ pub struct HistorySettings {
     /// A mercurial → git mapping service for the landings cited in comments (see
     /// [`crate::landing::Mapper`]).
     pub mapper: Option<Url>,
+    /// product-details (`https://product-details.mozilla.org/1.0/`), for the release calendar of
+    /// `release_delta`; none by default (then no request has one).
+    pub product_details: Option<Url>,
 }
 
 impl HistorySettings {
@@ -54,7 +57,15 @@ impl HistorySettings {
 
 impl Default for HistorySettings {
     fn default() -> Self {
-        Self { commit_url: None, module_depth: 1, recent_days: 84, chunk_size: 2048, index_file: None, mapper: None }
+        Self {
+            commit_url: None,
+            module_depth: 1,
+            recent_days: 84,
+            chunk_size: 2048,
+            index_file: None,
+            mapper: None,
+            product_details: None,
+        }
     }
 }
 
