@@ -9,8 +9,11 @@ COPY . .
 RUN cargo build --release --locked -p shipit-uplift --bin uplift-bot \
     && cp target/release/uplift-bot /bot
 
-FROM debian:bookworm-slim
-# git clones or fetches the repository into the cache; the grafts themselves use libgit2.
+# trixie for its git (2.47): the grafts are git's own merges (`git merge-tree --stdin` with trees
+# needs git 2.45 or later; bookworm has 2.39). The binary, built on bookworm, runs on trixie's glibc.
+FROM debian:trixie-slim
+# git clones or fetches the repository into the cache, merges the grafts and lists the paths of
+# each commit for the history index.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git \
     && rm -rf /var/lib/apt/lists/* \

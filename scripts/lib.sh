@@ -9,6 +9,17 @@ require_cargo() {
     fi
 }
 
+# The uplift bot grafts with `git merge-tree --write-tree --stdin` (git 2.45 or later); with an older
+# git every graft is `undecided`, and the uplift tests and sample data say so by failing.
+require_git_for_grafts() {
+    local version
+    version=$(git --version 2>/dev/null | awk '{print $3}')
+    if [ -z "$version" ] || [ "$(printf '%s\n2.45\n' "$version" | sort -V | head -n1)" != 2.45 ]; then
+        say "git ${version:-not found} on PATH: uplift grafts need git 2.45 or later (Debian 13 has 2.47); put a newer git first on PATH"
+        exit 1
+    fi
+}
+
 # Whether this user may run commands as root: root itself, or passwordless sudo.
 can_run_as_root() {
     [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }

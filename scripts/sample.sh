@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Loads the sample data into a running API: one real run of the coverage, uplift and
-# static-analysis bots on the inputs of fixtures/sample (recorded upstream answers replayed from
-# files, a repository made by fixtures/sample/make-repository.sh, a patch). Each run is labelled
-# with the parameter SAMPLE. Nothing is loaded again when the API holds sample runs already.
+# Loads the sample data into a running API: one real run of every bot on the inputs of
+# fixtures/sample (recorded upstream answers replayed from files, recorded Pulse messages, a
+# repository made by fixtures/sample/make-repository.sh, a patch). The pulse listener replays the
+# messages and starts the coverage bot on the push they announce, as in production; the others run
+# directly. Each run a bot opens itself is labelled with the parameter SAMPLE (the coverage run
+# carries the Pulse event's parameters). Nothing is loaded again when the API holds sample runs.
 #
 # Usage: scripts/sample.sh API_URL TOKEN BIN_DIR   (the token needs project:shipit:*)
 # The repository and the artifact cache go to SHIPIT_SAMPLE_DIR (default .shipit/sample).
@@ -14,7 +16,6 @@ api=${1%/}
 token=$2
 bin=$3
 work=${SHIPIT_SAMPLE_DIR:-.shipit/sample}
-revision=b2a9a4bb5c94de179ae7a3f52fde58c0e2897498
 
 if http_get "$api/runs?limit=200" | grep -q '"SAMPLE"'; then
     say "the sample data is loaded already"
@@ -25,7 +26,8 @@ mkdir -p "$work"
 bash fixtures/sample/make-repository.sh "$work/repository"
 export SHIPIT_API__URL="$api/" SHIPIT_API__TOKEN="$token"
 export SHIPIT_CACHE_DIR="$work/coverage-cache" SHIPIT_REPOSITORY__PATH="$work/repository"
-"$bin/coverage-bot" run --config fixtures/sample/coverage.toml --repository mozilla-central --revision "$revision"
+SHIPIT_LOCAL_RUNNER__BIN_DIR="$bin" SHIPIT_LOCAL_RUNNER__LOG_DIR="$work/logs" \
+    "$bin/pulse-listener" --config fixtures/sample/pulse-listener.toml replay fixtures/sample/pulse/*.json
 "$bin/uplift-bot" --config fixtures/sample/uplift.toml run --report "$work/graft-failures.md"
 "$bin/static-analysis-bot" --config fixtures/sample/static-analysis.toml check --repo "$work/repository" \
     --base main --patch fixtures/sample/static-analysis.patch --diff-id 1 --revision-id 1 \

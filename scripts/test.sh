@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 require_cargo
+require_git_for_grafts
 ensure_postgres_installed
 ensure_analyzers_installed
 ensure_rabbitmq_running

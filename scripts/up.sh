@@ -23,6 +23,7 @@ while [ $# -gt 0 ]; do
 done
 
 require_cargo
+require_git_for_grafts
 if [ -z "${DATABASE_URL:-}" ]; then
     ensure_postgres_installed
 fi

@@ -1,4 +1,5 @@
-//! The server loop: the router served on a listener, with the sweeper of silent runs beside it.
+//! The server loop: the router served on a listener, with the sweeper of silent runs and the
+//! pipeline engine beside it.
 
 use std::future::Future;
 
@@ -7,14 +8,22 @@ use tokio::net::TcpListener;
 use crate::state::AppState;
 
 /// Serves `state` on `listener` until `shutdown` completes, while the sweeper marks silent
-/// runs failed.
+/// runs failed and the engine moves pipelines (unless `pipelines.engine` is off).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(crate::sweeper::sweep_silent_runs(state.clone()));
+    let engine = state
+        .config
+        .pipelines
+        .engine
+        .then(|| tokio::spawn(crate::pipelines::engine::run(state.clone(), state.listen_config.clone())));
     let served = axum::serve(listener, crate::router::router(state)).with_graceful_shutdown(shutdown).await;
     sweeper.abort();
+    if let Some(engine) = engine {
+        engine.abort();
+    }
     served
 }

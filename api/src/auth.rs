@@ -33,6 +33,8 @@ pub mod scopes {
     pub const UPLIFT_MANAGE: &str = "project:shipit:uplift/manage";
     /// Store risk assessments.
     pub const RISK_MANAGE: &str = "project:shipit:risk/manage";
+    /// Create, cancel and retry release pipelines.
+    pub const PIPELINES_MANAGE: &str = "project:shipit:pipelines/manage";
     /// Release managers: edit contributors and read their private comments.
     pub const ADMIN: &str = "project:shipit:admin";
     /// Read anything, when reads are not public.
@@ -72,6 +74,8 @@ pub mod scopes {
         UpliftManage => [UPLIFT_MANAGE];
         /// [`RISK_MANAGE`].
         RiskManage => [RISK_MANAGE];
+        /// [`PIPELINES_MANAGE`].
+        PipelinesManage => [PIPELINES_MANAGE];
         /// [`ADMIN`].
         Admin => [ADMIN];
     }

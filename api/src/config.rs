@@ -58,6 +58,77 @@ pub struct ApiConfig {
     pub runner_token_file: Option<PathBuf>,
     /// Taskcluster Hooks, for `runner = "taskcluster"`.
     pub taskcluster: Option<TaskclusterSettings>,
+    /// The URL at which step services reach this API, for its built-in step services
+    /// (`SHIPIT_PUBLIC_URL`); the address it listens on by default.
+    pub public_url: Option<String>,
+    /// The pipeline engine (`[pipelines]`).
+    pub pipelines: PipelineSettings,
+}
+
+/// How the pipeline engine runs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct PipelineSettings {
+    /// Whether this process runs the engine (`SHIPIT_PIPELINES__ENGINE`).
+    pub engine: bool,
+    /// Whether the engine wakes on `NOTIFY` and goes on at once with what a step's end made
+    /// runnable; off, it is a polling engine acting on its interval only (for comparison).
+    pub listen: bool,
+    /// How often the engine looks for work without being woken, in seconds.
+    pub interval_secs: f64,
+    /// First wait between status polls of a step; it doubles up to `poll_max_secs`.
+    pub poll_initial_secs: f64,
+    pub poll_max_secs: f64,
+    /// First wait after a transient error of a step service; it doubles up to `retry_max_secs`.
+    pub retry_initial_secs: f64,
+    pub retry_max_secs: f64,
+    /// How long a process holds a step it claimed before another may take it over (at least
+    /// `request_timeout_secs` + 1).
+    pub lease_secs: f64,
+    /// Timeout of one request to a step service.
+    pub request_timeout_secs: f64,
+    /// Requests to step services in flight at once, per process.
+    pub concurrency: usize,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            engine: true,
+            listen: true,
+            interval_secs: 5.0,
+            poll_initial_secs: 1.0,
+            poll_max_secs: 60.0,
+            retry_initial_secs: 1.0,
+            retry_max_secs: 60.0,
+            lease_secs: 60.0,
+            request_timeout_secs: 30.0,
+            concurrency: 32,
+        }
+    }
+}
+
+/// A number of seconds from the settings as a duration, within sane bounds.
+pub fn seconds(value: f64) -> Duration {
+    Duration::from_secs_f64(value.clamp(0.001, 86_400.0))
+}
+
+impl PipelineSettings {
+    /// The engine's interval.
+    pub fn interval(&self) -> Duration {
+        seconds(self.interval_secs)
+    }
+
+    /// How long a claim holds: at least a second longer than a request to a step service may
+    /// take, so that a slow answer is never overtaken by a second request.
+    pub fn lease(&self) -> Duration {
+        seconds(self.lease_secs.max(self.request_timeout_secs + 1.0))
+    }
+
+    /// The timeout of a request to a step service.
+    pub fn request_timeout(&self) -> Duration {
+        seconds(self.request_timeout_secs)
+    }
 }
 
 /// How the API starts bot runs.
@@ -118,6 +189,8 @@ impl Default for ApiConfig {
             bot_log_dir: PathBuf::from(".shipit/logs"),
             runner_token_file: None,
             taskcluster: None,
+            public_url: None,
+            pipelines: PipelineSettings::default(),
         }
     }
 }
@@ -132,6 +205,11 @@ impl ApiConfig {
     /// beside the private cluster's directory.
     pub fn runner_token_path(&self) -> PathBuf {
         self.runner_token_file.clone().unwrap_or_else(|| self.pg_dir.with_file_name("local-runner.token"))
+    }
+
+    /// The URL at which step services reach this API.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     /// The wait for a database connection as a duration.

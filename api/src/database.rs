@@ -14,6 +14,8 @@ use crate::embedded_pg::{self, EmbeddedPg};
 /// An open database: the pool, and the embedded cluster when one is in use.
 pub struct Database {
     pub pool: Pool,
+    /// The connection settings of the pool, for connections outside it (`LISTEN`).
+    pub pg_config: tokio_postgres::Config,
     embedded: Option<EmbeddedPg>,
     started_here: bool,
 }
@@ -25,8 +27,8 @@ impl Database {
         if let Some(url) = &config.database_url {
             let pg_config = tokio_postgres::Config::from_str(url.expose_secret())
                 .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-            let pool = db::pool(pg_config, config.pool_size, config.db_timeout());
-            return Ok(Self { pool, embedded: None, started_here: false });
+            let pool = db::pool(pg_config.clone(), config.pool_size, config.db_timeout());
+            return Ok(Self { pool, pg_config, embedded: None, started_here: false });
         }
         let embedded = EmbeddedPg::new(&config.pg_dir).context("cannot use the embedded PostgreSQL")?;
         let started_here = tokio::task::spawn_blocking({
@@ -38,8 +40,9 @@ impl Database {
         db::create_database_if_missing(&embedded.pg_config("postgres"), embedded_pg::DATABASE)
             .await
             .context("cannot create the shipit database in the embedded PostgreSQL")?;
-        let pool = db::pool(embedded.pg_config(embedded_pg::DATABASE), config.pool_size, config.db_timeout());
-        Ok(Self { pool, embedded: Some(embedded), started_here })
+        let pg_config = embedded.pg_config(embedded_pg::DATABASE);
+        let pool = db::pool(pg_config.clone(), config.pool_size, config.db_timeout());
+        Ok(Self { pool, pg_config, embedded: Some(embedded), started_here })
     }
 
     /// A description for people: the URL without password, or the embedded data directory.

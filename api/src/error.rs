@@ -55,6 +55,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, detail)
     }
 
+    /// 409: the request conflicts with the state of what it names.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, detail)
+    }
+
     /// 409: the request conflicts with this run's state.
     pub fn run_conflict(run_id: i64, detail: impl Into<String>) -> Self {
         Self { run_id: Some(run_id), ..Self::new(StatusCode::CONFLICT, detail) }

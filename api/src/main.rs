@@ -1,4 +1,5 @@
-//! `shipit-api`: serves the API, migrates its database, and manages API tokens.
+//! `shipit-api`: serves the API, migrates its database, manages API tokens, and verifies the
+//! pipelines' audit log.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -52,6 +53,15 @@ enum Command {
     /// Manage the private PostgreSQL cluster used without DATABASE_URL.
     #[command(subcommand)]
     Db(DbCommand),
+    /// The pipelines' audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every hash chain of the audit log; fails naming each broken entry.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => with_database(&config, async |_| Ok(())).await,
         Command::Token(command) => with_database(&config, async |pool| token(command, pool).await).await,
+        Command::Audit(AuditCommand::Verify) => with_database(&config, async |pool| verify_audit(pool).await).await,
         Command::Db(DbCommand::Stop) => {
             let embedded = shipit_api::embedded_pg::EmbeddedPg::new(&config.pg_dir)?;
             Ok(tokio::task::spawn_blocking(move || embedded.stop()).await??)
@@ -126,7 +137,10 @@ async fn serve(config: ApiConfig) -> anyhow::Result<()> {
         if let Err(error) = writeln!(std::io::stdout(), "{urls}") {
             tracing::warn!(%error, "cannot print the URLs");
         }
-        let mut state = AppState::new(database.pool.clone(), config.clone());
+        let mut config = config.clone();
+        config.public_url.get_or_insert_with(|| base.clone());
+        let mut state =
+            AppState::new(database.pool.clone(), config.clone()).with_listen_config(database.pg_config.clone());
         if let Some(runner) = configured_runner(&config, &database.pool, &base).await? {
             state = state.with_runner(runner);
         }
@@ -228,6 +242,19 @@ async fn token(command: TokenCommand, pool: &Pool) -> anyhow::Result<()> {
         }
         TokenCommand::Revoke { id } => admin::revoke_token(pool, id).await?,
     }
+    Ok(())
+}
+
+async fn verify_audit(pool: &Pool) -> anyhow::Result<()> {
+    let verification = shipit_api::pipelines::audit::verify(pool).await.context("cannot read the audit log")?;
+    let mut stdout = std::io::stdout().lock();
+    for broken in &verification.broken {
+        writeln!(stdout, "broken: pipeline {} entry {}: {}", broken.pipeline_uid, broken.id, broken.reason)?;
+    }
+    if !verification.broken.is_empty() {
+        anyhow::bail!("{} of {} audit entries are broken", verification.broken.len(), verification.entries);
+    }
+    writeln!(stdout, "audit log intact: {} entries", verification.entries)?;
     Ok(())
 }
 

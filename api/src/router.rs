@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 
 use crate::config::ApiConfig;
 use crate::error::{ApiError, ensure_problem_json};
-use crate::routes::{coverage, health, runs};
+use crate::routes::{coverage, health, pipelines, runs};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -27,8 +27,11 @@ use crate::state::AppState;
     info(title = "ShipIt API", description = "Results of the ShipIt release-engineering bots, and their runs."),
     modifiers(&BearerScheme),
     components(schemas(shipit_shared::api_types::Problem)),
-    tags((name = "risk", description = "The risk bot: assessments of pushed changes, riskiest first, and the model versions with their evaluation"),
-         (name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors")),
+    tags(
+        (name = "risk", description = "The risk bot: assessments of pushed changes, riskiest first, and the model versions with their evaluation"),
+        (name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors"),
+        (name = "pipelines", description = "Release pipelines: a DAG of steps created on step services, followed to their end, audited"),
+    ),
 )]
 struct ApiDoc;
 
@@ -86,6 +89,12 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(crate::routes::uplift::get_bug, crate::routes::uplift::delete_bug))
         .routes(routes!(crate::routes::uplift::list_grafts, crate::routes::uplift::post_graft))
         .routes(routes!(crate::routes::uplift::get_contributor, crate::routes::uplift::put_contributor))
+        .routes(routes!(pipelines::list_pipelines, pipelines::create_pipeline))
+        .routes(routes!(pipelines::get_pipeline, pipelines::put_pipeline, pipelines::delete_pipeline))
+        .routes(routes!(pipelines::get_definition))
+        .routes(routes!(pipelines::get_status))
+        .routes(routes!(pipelines::retry_step))
+        .routes(routes!(pipelines::get_audit))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))

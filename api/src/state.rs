@@ -31,6 +31,8 @@ pub struct AppState {
     pub uploads: Arc<Semaphore>,
     /// Cached pushlog lookups, a bounded number at once.
     pub pushes: Arc<PushLookups>,
+    /// How to reach the database outside the pool, for the pipeline engine's `LISTEN`.
+    pub listen_config: Option<tokio_postgres::Config>,
 }
 
 impl AppState {
@@ -58,7 +60,14 @@ impl AppState {
             upstream,
             bots: crate::bots::definitions(),
             runner: None,
+            listen_config: None,
         }
+    }
+
+    /// Lets the pipeline engine `LISTEN` on the database `config` points to.
+    pub fn with_listen_config(mut self, config: tokio_postgres::Config) -> Self {
+        self.listen_config = Some(config);
+        self
     }
 
     /// Starts runs with `runner`.

@@ -142,6 +142,28 @@ impl TestDatabase {
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
+
+    /// This database as a `DATABASE_URL` (key=value form), for the `shipit-api` binary.
+    pub fn url(&self) -> String {
+        let config = &self.config;
+        let mut parts = Vec::new();
+        match config.get_hosts().first() {
+            Some(Host::Tcp(host)) => parts.push(format!("host={host}")),
+            Some(Host::Unix(dir)) => parts.push(format!("host={}", dir.display())),
+            None => {}
+        }
+        if let Some(port) = config.get_ports().first() {
+            parts.push(format!("port={port}"));
+        }
+        if let Some(user) = config.get_user() {
+            parts.push(format!("user={user}"));
+        }
+        if let Some(password) = config.get_password() {
+            parts.push(format!("password={}", String::from_utf8_lossy(password)));
+        }
+        parts.push(format!("dbname={}", self.name));
+        parts.join(" ")
+    }
 }
 
 impl Drop for TestDatabase {
@@ -281,7 +303,7 @@ pub struct TestApp {
     proxy: Option<DbProxy>,
     server: JoinHandle<()>,
     _schedules: Option<tokio_cron_scheduler::JobScheduler>,
-    database: TestDatabase,
+    database: std::sync::Arc<TestDatabase>,
 }
 
 /// How to start a [`TestApp`].
@@ -292,6 +314,8 @@ pub struct TestAppBuilder {
     bots: Option<Vec<BotDefinition>>,
     bot_bin_dir: Option<PathBuf>,
     scheduler: bool,
+    database: Option<std::sync::Arc<TestDatabase>>,
+    pool_size: Option<usize>,
 }
 
 impl TestAppBuilder {
@@ -319,6 +343,18 @@ impl TestAppBuilder {
         self
     }
 
+    /// Database connections of the API (4 by default).
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = Some(size);
+        self
+    }
+
+    /// Serves a second API on the database of `app`, as another replica of one deployment.
+    pub fn sharing_database_of(mut self, app: &TestApp) -> Self {
+        self.database = Some(app.database.clone());
+        self
+    }
+
     /// Runs the bots' schedules (needs a runner).
     pub fn with_scheduler(mut self) -> Self {
         self.scheduler = true;
@@ -327,14 +363,19 @@ impl TestAppBuilder {
 
     /// Creates the database and starts the API on a free port.
     pub async fn spawn(self) -> TestApp {
-        let database = TestDatabase::create().await;
+        let database = match self.database {
+            Some(database) => database,
+            None => std::sync::Arc::new(TestDatabase::create().await),
+        };
         let proxy = if self.through_proxy { Some(DbProxy::start(database.config()).await) } else { None };
         let pg_config =
             proxy.as_ref().map_or_else(|| database.config().clone(), |proxy| proxy.redirect(database.config()));
-        let pool = db::pool(pg_config, 4, self.config.db_timeout());
+        let pool = db::pool(pg_config.clone(), self.pool_size.unwrap_or(4), self.config.db_timeout());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the API");
         let base_url = format!("http://{}", listener.local_addr().expect("the API has an address"));
-        let mut state = AppState::new(pool.clone(), self.config);
+        let mut config = self.config;
+        config.public_url.get_or_insert_with(|| base_url.clone());
+        let mut state = AppState::new(pool.clone(), config).with_listen_config(pg_config.clone());
         if let Some(bots) = self.bots {
             state.bots = std::sync::Arc::new(bots);
         }
@@ -450,11 +491,238 @@ impl TestApp {
     pub fn database_config(&self) -> &tokio_postgres::Config {
         self.database.config()
     }
+
+    /// The test database.
+    pub fn database(&self) -> &TestDatabase {
+        &self.database
+    }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
         self.state.pool.close();
+    }
+}
+
+/// How the [`MockStepService`] treats a step, chosen by the step's uid (the part after the
+/// pipeline's: `B` for `firefox.B` and `firefox.B~2`).
+#[derive(Clone, Copy, Debug)]
+pub enum MockScript {
+    /// Succeeds at the n-th status poll (fails when `false`).
+    FinishAfterPolls(u32, bool),
+    /// Succeeds this long after its creation.
+    SucceedAfter(Duration),
+    /// Stays in progress until cancelled.
+    Never,
+    /// Refuses creation with this status.
+    Refuse(u16),
+    /// Succeeds at a random time from its creation up to this long after it.
+    SucceedWithin(Duration),
+    /// Creation takes this long to answer (the step exists from the start); it succeeds at its
+    /// first poll.
+    SlowCreate(Duration),
+}
+
+/// One step as the mock service holds it.
+#[derive(Clone, Debug)]
+pub struct MockStep {
+    pub parameters: serde_json::Value,
+    /// `PUT`s received for it.
+    pub puts: u32,
+    pub polls: u32,
+    pub cancelled: bool,
+    pub created_at: std::time::Instant,
+    /// For [`MockScript::SucceedWithin`], the delay drawn at its creation.
+    pub finish_after: Option<Duration>,
+    /// When a status poll first found it finished.
+    pub finished_at: Option<std::time::Instant>,
+}
+
+#[derive(Default)]
+struct MockSteps {
+    steps: std::collections::HashMap<String, MockStep>,
+    order: Vec<String>,
+    scripts: std::collections::HashMap<String, MockScript>,
+    failures_left: u32,
+}
+
+/// An external step service implementing the Step API in memory: creation idempotent by uid
+/// (409 for another body), status by script, cancel; it can answer 503 for a while.
+pub struct MockStepService {
+    /// Its base URL, for `api_url`.
+    pub url: String,
+    steps: std::sync::Arc<std::sync::Mutex<MockSteps>>,
+    task: JoinHandle<()>,
+}
+
+impl MockStepService {
+    /// Serves the mock on a free port; steps without a script succeed at their first poll.
+    pub async fn start() -> Self {
+        use axum::extract::{Path, State};
+        use axum::http::StatusCode;
+        use axum::routing::get;
+
+        type Shared = std::sync::Arc<std::sync::Mutex<MockSteps>>;
+        type Answer = (StatusCode, axum::Json<serde_json::Value>);
+
+        fn script(steps: &MockSteps, uid: &str) -> MockScript {
+            let step = uid.rsplit('.').next().unwrap_or(uid);
+            let step = step.split('~').next().unwrap_or(step);
+            steps.scripts.get(step).copied().unwrap_or(MockScript::FinishAfterPolls(1, true))
+        }
+        fn failing(steps: &mut MockSteps) -> Option<Answer> {
+            if steps.failures_left == 0 {
+                return None;
+            }
+            steps.failures_left -= 1;
+            Some((StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"error": "busy"}))))
+        }
+        async fn create(
+            State(shared): State<Shared>,
+            Path(uid): Path<String>,
+            axum::Json(body): axum::Json<serde_json::Value>,
+        ) -> Answer {
+            let (answer, delay) = create_now(&shared, uid, body);
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            answer
+        }
+        fn create_now(shared: &Shared, uid: String, body: serde_json::Value) -> (Answer, Option<Duration>) {
+            let mut steps = shared.lock().expect("the mock's lock");
+            let delay = match script(&steps, &uid) {
+                MockScript::SlowCreate(delay) => Some(delay),
+                _ => None,
+            };
+            (create_locked(&mut steps, uid, body), delay)
+        }
+        fn create_locked(steps: &mut MockSteps, uid: String, body: serde_json::Value) -> Answer {
+            if let Some(answer) = failing(steps) {
+                return answer;
+            }
+            if let MockScript::Refuse(status) = script(steps, &uid) {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+                return (status, axum::Json(serde_json::json!({"error": "refused by script"})));
+            }
+            if let Some(step) = steps.steps.get_mut(&uid) {
+                step.puts += 1;
+                if step.parameters != body {
+                    return (StatusCode::CONFLICT, axum::Json(serde_json::json!({"error": "another definition"})));
+                }
+                return (StatusCode::OK, axum::Json(serde_json::json!({"uid": uid})));
+            }
+            let finish_after = match script(steps, &uid) {
+                MockScript::SucceedWithin(limit) => {
+                    Some(limit.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.0..=1.0)))
+                }
+                _ => None,
+            };
+            let step = MockStep {
+                parameters: body,
+                puts: 1,
+                polls: 0,
+                cancelled: false,
+                created_at: std::time::Instant::now(),
+                finish_after,
+                finished_at: None,
+            };
+            steps.steps.insert(uid.clone(), step);
+            steps.order.push(uid.clone());
+            (StatusCode::CREATED, axum::Json(serde_json::json!({"uid": uid})))
+        }
+        async fn status(State(shared): State<Shared>, Path(uid): Path<String>) -> Answer {
+            let mut steps = shared.lock().expect("the mock's lock");
+            if let Some(answer) = failing(&mut steps) {
+                return answer;
+            }
+            let script = script(&steps, &uid);
+            let Some(step) = steps.steps.get_mut(&uid) else {
+                return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such step"})));
+            };
+            step.polls += 1;
+            let state = if step.cancelled {
+                "cancelled"
+            } else {
+                match script {
+                    MockScript::FinishAfterPolls(polls, success) if step.polls >= polls => {
+                        if success {
+                            "success"
+                        } else {
+                            "failure"
+                        }
+                    }
+                    MockScript::SucceedAfter(delay) if step.created_at.elapsed() >= delay => "success",
+                    MockScript::SlowCreate(_) => "success",
+                    MockScript::SucceedWithin(_)
+                        if step.finish_after.is_some_and(|delay| step.created_at.elapsed() >= delay) =>
+                    {
+                        "success"
+                    }
+                    _ => "in_progress",
+                }
+            };
+            if state != "in_progress" {
+                step.finished_at.get_or_insert_with(std::time::Instant::now);
+            }
+            (StatusCode::OK, axum::Json(serde_json::json!({"state": state, "message": format!("poll {}", step.polls)})))
+        }
+        async fn cancel(State(shared): State<Shared>, Path(uid): Path<String>) -> Answer {
+            let mut steps = shared.lock().expect("the mock's lock");
+            if let Some(answer) = failing(&mut steps) {
+                return answer;
+            }
+            match steps.steps.get_mut(&uid) {
+                Some(step) => {
+                    step.cancelled = true;
+                    (StatusCode::OK, axum::Json(serde_json::json!({"uid": uid})))
+                }
+                None => (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "no such step"}))),
+            }
+        }
+
+        let steps: Shared = Default::default();
+        let router = axum::Router::new()
+            .route("/{uid}", axum::routing::put(create).delete(cancel))
+            .route("/{uid}/status", get(status))
+            .with_state(steps.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind the mock step service");
+        let url = format!("http://{}/steps", listener.local_addr().expect("the mock has an address"));
+        let router = axum::Router::new().nest("/steps", router);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("the mock step service stopped");
+        });
+        Self { url, steps, task }
+    }
+
+    /// Treats the steps named `step` (in any pipeline, any attempt) by `script`.
+    pub fn script(&self, step: &str, script: MockScript) {
+        self.steps.lock().expect("the mock's lock").scripts.insert(step.to_owned(), script);
+    }
+
+    /// Answers the next `count` requests, whatever they are, with 503.
+    pub fn fail_next(&self, count: u32) {
+        self.steps.lock().expect("the mock's lock").failures_left = count;
+    }
+
+    /// The step created under `uid`, if any.
+    pub fn step(&self, uid: &str) -> Option<MockStep> {
+        self.steps.lock().expect("the mock's lock").steps.get(uid).cloned()
+    }
+
+    /// The uids created, in the order of their creation.
+    pub fn created(&self) -> Vec<String> {
+        self.steps.lock().expect("the mock's lock").order.clone()
+    }
+
+    /// Every step, by uid.
+    pub fn steps(&self) -> std::collections::HashMap<String, MockStep> {
+        self.steps.lock().expect("the mock's lock").steps.clone()
+    }
+}
+
+impl Drop for MockStepService {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }

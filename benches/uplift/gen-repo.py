@@ -2,8 +2,9 @@
 """Writes a `git fast-import` stream of a synthetic mozilla-like history to stdout.
 
 `main` gets COMMITS commits on top of a first commit of FILES text files (40 lines each, in
-20 top directories of 20 subdirectories). Most commits rewrite one to three lines of one or two
-files; a few add, delete or rename (move) a file. Four release branches fork from `main` at
+20 top directories of 20 subdirectories; above 50,000 files, a third level of 20, so that a
+directory holds at most a few hundred files, as in Firefox). Most commits rewrite one to three lines of one or two
+files; a few add, delete or rename (move) a file. BRANCHES (4 or 6) release branches fork from `main` at
 different depths and get commits of their own:
   - "uplifts": the line edits of later `main` commits, replayed as they are (so grafting that
     main commit again is already applied, or conflicts if the context moved);
@@ -11,7 +12,7 @@ different depths and get commits of their own:
     few grafts of those conflict).
 Deterministic (seeded): the same arguments give the same repository.
 
-Usage: gen-repo.py [COMMITS] [FILES] | git fast-import
+Usage: gen-repo.py [COMMITS] [FILES] [BRANCHES] | git fast-import
 """
 
 import random
@@ -19,9 +20,15 @@ import sys
 
 COMMITS = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 FILES = int(sys.argv[2]) if len(sys.argv) > 2 else 20_000
+BRANCH_COUNT = int(sys.argv[3]) if len(sys.argv) > 3 else 4
 LINES = 40
 # branch name, fork depth (share of main's commits before its tip), own commits
 BRANCHES = [("esr128", 0.4, 300), ("esr140", 0.15, 200), ("release", 0.04, 120), ("beta", 0.015, 80)]
+if BRANCH_COUNT == 6:
+    BRANCHES = [("esr102", 0.7, 400), ("esr115", 0.55, 350)] + BRANCHES
+elif BRANCH_COUNT != 4:
+    sys.exit("BRANCHES is 4 or 6")
+LEVELS = 2 if FILES <= 50_000 else 3
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
 
 rng = random.Random(20240601)
@@ -56,7 +63,8 @@ def commit(ref: str, mark: int, parent: int | None, message: str, changes: list,
 
 
 def new_path(number: int) -> str:
-    return f"d{number % 20:02}/s{number // 20 % 20:02}/file{number}.txt"
+    third = f"t{number // 400 % 20:02}/" if LEVELS == 3 else ""
+    return f"d{number % 20:02}/s{number // 20 % 20:02}/{third}file{number}.txt"
 
 
 def new_file(number: int) -> tuple:

@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
 # Benchmark of `uplift-bot graft` against the git CLI, same run, same machine: the last COMMITS
-# commits of main, in chains of CHAIN consecutive commits (a bug's patches), each chain grafted
-# onto the tips of esr128, esr140, release and beta.
+# non-merge commits of main, in chains of CHAIN consecutive commits (a bug's patches), each chain
+# grafted onto the tips of the branches of BRANCHES (default esr128 esr140 release beta).
 #   uplift-bot  one `uplift-bot graft --onto <4 branches> <chain>` per chain (in memory, the four
 #               branches in parallel);
 #   git         a worktree per branch (made before timing), and per chain `git reset --hard
 #               <branch>` then `git cherry-pick` per commit; on a conflict, `--abort` and the rest
 #               of the chain is skipped. The four branches run in parallel, one per core.
-# Both must give the same verdict per branch and commit, and the same tree when clean.
-# git runs with `merge.directoryRenames=false`: libgit2 has no directory rename detection, and with
-# git's default one graft of the 800 differs on the default repository (git loses a file: see
-# directory_rename_back_loses_the_file_in_git in bots/uplift/tests/graft.rs).
+# Both must give the same verdict per branch and commit, and the same tree when clean; git runs with
+# its default settings.
 #
 # Usage: bash benches/uplift/graft.sh REPO [COMMITS] [CHAIN] [BOT_BINARY]
 #   REPO        made by make-repo.sh
 #   COMMITS     default 200;  CHAIN  default 4
 #   BOT_BINARY  default target/release/uplift-bot (cargo build --release -p shipit-uplift)
+# libgit2's history: BRANCHES="maint/v1.7 maint/v1.8 maint/v1.9" bash benches/uplift/graft.sh REPO
 # Needs git >= 2.45 (cherry-pick --empty=drop) and GNU time (/usr/bin/time).
 set -euo pipefail
 
@@ -23,17 +22,17 @@ repo=$(realpath "${1:?usage: graft.sh REPO [COMMITS] [CHAIN] [BOT_BINARY]}")
 count=${2:-200}
 chain=${3:-4}
 bot=$(realpath "${4:-target/release/uplift-bot}")
-branches=(esr128 esr140 release beta)
+read -r -a branches <<<"${BRANCHES:-esr128 esr140 release beta}"
 [ -x "$bot" ] || { echo "no $bot: cargo build --release -p shipit-uplift" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "missing GNU time: apt-get install time" >&2; exit 1; }
 
 work=$(mktemp -d)
 cleanup() {
-    for branch in "${branches[@]}"; do git -C "$repo" worktree remove --force "$work/$branch" 2>/dev/null || true; done
+    for branch in "${branches[@]}"; do git -C "$repo" worktree remove --force "$work/${branch//\//_}" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
-git -C "$repo" rev-list --reverse -n "$count" main >"$work/commits"
+git -C "$repo" rev-list --no-merges -n "$count" main | tac >"$work/commits"
 xargs -n "$chain" <"$work/commits" >"$work/chains"
 echo "$(wc -l <"$work/commits") commits in $(wc -l <"$work/chains") chains of $chain, onto ${branches[*]}"
 
@@ -48,10 +47,10 @@ export bot repo work
 awk '{ print $1, $2, $3, ($3 == "merged" || $3 == "already_applied") ? $4 : "" }' "$work/bot.out" | sort >"$work/bot.txt"
 
 # git: same semantics, one worktree per branch.
-for branch in "${branches[@]}"; do git -C "$repo" worktree add -q --detach "$work/$branch" "$branch"; done
+for branch in "${branches[@]}"; do git -C "$repo" worktree add -q --detach "$work/${branch//\//_}" "$branch"; done
 pick_branch() {
-    local branch=$1 worktree=$work/$1 before commit failed
-    local git=(git -C "$worktree" -c user.name=bench -c user.email=bench@example.com -c merge.directoryRenames=false)
+    local branch=$1 worktree=$work/${1//\//_} before commit failed
+    local git=(git -C "$worktree" -c user.name=bench -c user.email=bench@example.com)
     while read -r -a commits; do
         "${git[@]}" reset -q --hard "$branch"
         failed=
@@ -70,7 +69,7 @@ pick_branch() {
                 exit 1
             fi
         done
-    done <"$work/chains" >"$work/git-$branch.out"
+    done <"$work/chains" >"$work/git-${branch//\//_}.out"
 }
 export -f pick_branch
 /usr/bin/time -v -o "$work/git.time" bash -c \

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 pub mod coverage;
 pub mod events;
+pub mod pipelines;
 pub mod risk;
 
 pub mod static_analysis;

@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod events;
+pub mod pipelines;
 pub mod risk;
 pub mod runs;
 pub mod static_analysis;

@@ -4,6 +4,7 @@ pub mod coverage;
 pub mod events;
 pub mod health;
 pub mod index;
+pub mod pipelines;
 pub mod risk;
 pub mod runs;
 pub mod static_analysis;

@@ -200,17 +200,14 @@ fn listener_config(broker: &str, exchange: &str, id: u32, prefetch: u16) -> List
             ..BrokerConfig::default()
         },
         listen: None,
+        local_runner: None,
         delivery: DeliveryConfig::default(),
         rules: vec![RuleConfig {
             name: format!("bench-{id}"),
             bot: "static-analysis".to_owned(),
             exchange: exchange.to_owned(),
             routing_keys: vec![format!("route.{ROUTE}")],
-            kind: RuleKind::StaticAnalysis {
-                route: ROUTE.to_owned(),
-                diff_tag: "phabricator-diff".to_owned(),
-                revision_tag: "revision".to_owned(),
-            },
+            kind: RuleKind::StaticAnalysis { route: ROUTE.to_owned(), diff_tag: "phabricator-diff".to_owned() },
         }],
         ..ListenerConfig::default()
     }

@@ -1,7 +1,9 @@
 //! The listener's configuration: the broker, where to trigger bots and record events, and the
 //! rules, each with its own queue and bindings.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -24,6 +26,28 @@ pub struct ListenerConfig {
     pub listen: Option<SocketAddr>,
     pub delivery: DeliveryConfig,
     pub rules: Vec<RuleConfig>,
+    /// Start bots on this machine, as the API's local runner does, instead of through their
+    /// Taskcluster hooks.
+    pub local_runner: Option<LocalRunnerSettings>,
+}
+
+/// `[local_runner]`: the bots are the binaries `<bin_dir>/<bot>-bot`, each given the listener's
+/// `[api]` URL and token.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRunnerSettings {
+    pub bin_dir: PathBuf,
+    /// Where each run's output is written (`<bot>-<run id>.log`).
+    #[serde(default = "default_log_dir")]
+    pub log_dir: PathBuf,
+    /// The command line of a bot, binary first (`coverage = ["coverage-bot", "run", "--config",
+    /// "coverage.toml"]`); a bot without one runs `<bot>-bot run`.
+    #[serde(default)]
+    pub commands: BTreeMap<String, Vec<String>>,
+}
+
+fn default_log_dir() -> PathBuf {
+    PathBuf::from("logs")
 }
 
 impl Default for ListenerConfig {
@@ -35,6 +59,7 @@ impl Default for ListenerConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 8081))),
             delivery: DeliveryConfig::default(),
             rules: Vec::new(),
+            local_runner: None,
         }
     }
 }
@@ -172,12 +197,10 @@ pub enum RuleKind {
     /// `task-completed` carrying `route`: a try push of the code-review workflow is complete.
     StaticAnalysis {
         route: String,
-        /// The task tag holding the Phabricator diff id, passed on as `DIFF_ID` when present.
+        /// The task tag holding the Phabricator diff (its id or PHID), passed on as
+        /// `PHABRICATOR_DIFF`; a task without it is skipped.
         #[serde(default = "default_diff_tag")]
         diff_tag: String,
-        /// The task tag holding the revision, passed on as `REVISION` when present.
-        #[serde(default = "default_revision_tag")]
-        revision_tag: String,
     },
 }
 
@@ -191,10 +214,6 @@ fn default_extensions() -> Vec<String> {
 
 fn default_diff_tag() -> String {
     "phabricator-diff".to_owned()
-}
-
-fn default_revision_tag() -> String {
-    "revision".to_owned()
 }
 
 #[cfg(test)]

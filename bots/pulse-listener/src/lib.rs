@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod listener;
+pub mod replay;
 pub mod rules;
 pub mod stats;
 pub mod trigger;

@@ -24,6 +24,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use shipit_shared::api_client::{ApiClient, ApiClientError};
 use shipit_shared::api_types::events::{
@@ -45,13 +46,24 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What became of a message.
 #[derive(Debug)]
-enum Outcome {
-    /// Acknowledge it: `triggered`, `duplicate` or `skipped`.
+pub enum Outcome {
+    /// It started run `run_id`: acknowledge it.
+    Triggered { run_id: i64 },
+    /// Acknowledge it: `duplicate` or `skipped`.
     Ack(&'static str),
     /// Give it back to the broker after a backoff.
     Requeue { attempt_key: String, error: ListenerError },
     /// Reject it into the dead-letter queue.
     DeadLetter(ListenerError),
+}
+
+/// A message as Pulse delivered it, recorded in a file (the shape Pulse's inspector exports).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedMessage {
+    pub exchange: String,
+    pub routing_key: String,
+    pub payload: Value,
 }
 
 /// The Pulse listener.
@@ -116,6 +128,31 @@ impl<T: Trigger> Listener<T> {
     /// The listener's counters.
     pub fn stats(&self) -> Arc<Stats> {
         self.inner.stats.clone()
+    }
+
+    /// Handles a recorded message as each rule bound to its exchange and routing key would
+    /// have consumed it, retrying transient failures with the requeue backoff up to
+    /// `delivery.max_attempts`: what each of those rules did with it.
+    pub async fn replay(&self, message: &RecordedMessage) -> Vec<(String, Outcome)> {
+        let body = message.payload.to_string().into_bytes();
+        let delivery = &self.inner.config.delivery;
+        let mut outcomes = Vec::new();
+        for rule in self.inner.rules.iter().filter(|rule| rule.binds(&message.exchange, &message.routing_key)) {
+            let mut attempt = 0;
+            let outcome = loop {
+                match self.inner.process(rule, &message.exchange, &message.routing_key, &body).await {
+                    Outcome::Requeue { error, .. } if attempt + 1 < delivery.max_attempts => {
+                        attempt += 1;
+                        tracing::warn!(rule = rule.name(), %error, attempt, "transient failure: trying again");
+                        tokio::time::sleep(delivery.requeue_backoff(attempt)).await;
+                    }
+                    Outcome::Requeue { error, .. } => break Outcome::DeadLetter(error),
+                    outcome => break outcome,
+                }
+            };
+            outcomes.push((rule.name().to_owned(), outcome));
+        }
+        outcomes
     }
 
     /// Consumes until `shutdown` completes, reconnecting whenever the broker is lost.
@@ -296,9 +333,14 @@ impl<T: Trigger> Inner<T> {
     async fn handle(&self, index: usize, delivery: lapin::message::Delivery) {
         let rule = &self.rules[index];
         self.stats.add(stats::RECEIVED, rule.name(), "");
-        let outcome = self.process(rule, &delivery).await;
+        let outcome =
+            self.process(rule, delivery.exchange.as_str(), delivery.routing_key.as_str(), &delivery.data).await;
         let acker = &delivery.acker;
         let settled = match outcome {
+            Outcome::Triggered { .. } => {
+                self.stats.add(stats::ACKED, rule.name(), "triggered");
+                acker.ack(BasicAckOptions::default()).await
+            }
             Outcome::Ack(kind) => {
                 self.stats.add(stats::ACKED, rule.name(), kind);
                 acker.ack(BasicAckOptions::default()).await
@@ -335,8 +377,8 @@ impl<T: Trigger> Inner<T> {
         }
     }
 
-    async fn process(&self, rule: &Rule, delivery: &lapin::message::Delivery) -> Outcome {
-        let candidate = match rule.parse(delivery.exchange.as_str(), delivery.routing_key.as_str(), &delivery.data) {
+    async fn process(&self, rule: &Rule, exchange: &str, routing_key: &str, body: &[u8]) -> Outcome {
+        let candidate = match rule.parse(exchange, routing_key, body) {
             Ok(Some(candidate)) => candidate,
             Ok(None) => return Outcome::Ack("skipped"),
             Err(error) => return Outcome::DeadLetter(error),
@@ -378,7 +420,7 @@ impl<T: Trigger> Inner<T> {
         };
         // The bot is the run's; the details keep what the run does not.
         let mut details = Map::new();
-        details.insert("routing_key".to_owned(), Value::String(delivery.routing_key.to_string()));
+        details.insert("routing_key".to_owned(), Value::String(routing_key.to_owned()));
         let claim = EventClaim {
             source: source.to_owned(),
             key: candidate.key.clone(),
@@ -420,7 +462,7 @@ impl<T: Trigger> Inner<T> {
             tracing::error!(rule = source, event.key = %candidate.key, %error, "cannot confirm the handled event");
             self.stats.add(stats::RECORD_FAILED, source, "");
         }
-        Outcome::Ack("triggered")
+        Outcome::Triggered { run_id }
     }
 
     fn bump_attempts(&self, key: &str) -> u32 {

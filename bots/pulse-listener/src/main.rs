@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use shipit_pulse_listener::replay::ReplayBot;
+use shipit_pulse_listener::trigger::runner;
 use shipit_pulse_listener::{Listener, ListenerConfig, Upstreams, health};
 use shipit_shared::api_client::ApiClient;
 use shipit_shared::http::{RetryPolicy, UpstreamClient};
-use shipit_shared::runner::{Runner, TaskclusterRunnerConfig};
 
 /// Each message costs many small allocations (JSON, HTTP); mimalloc makes them cheaper.
 #[global_allocator]
@@ -30,17 +33,32 @@ enum Command {
     Run,
     /// Print the queues and bindings the configuration declares, then exit.
     Bindings,
+    /// Handle recorded messages (one JSON file each: `exchange`, `routingKey`, `payload`) as if
+    /// consumed, as one run of the listener that ends when the runs they start have ended.
+    Replay {
+        #[arg(required = true, value_name = "MESSAGE")]
+        files: Vec<PathBuf>,
+    },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    shipit_shared::telemetry::init();
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config: ListenerConfig =
-        shipit_shared::config::load(cli.config.as_deref()).context("cannot load the configuration")?;
-    match cli.command {
-        Command::Run => run(config).await,
-        Command::Bindings => bindings(&config),
+    if let Command::Replay { files } = cli.command {
+        return shipit_shared::bot::main(ReplayBot { files }, cli.config.as_deref());
+    }
+    shipit_shared::telemetry::init();
+    let outcome = shipit_shared::config::load(cli.config.as_deref()).context("cannot load the configuration").and_then(
+        |config: ListenerConfig| match cli.command {
+            Command::Bindings => bindings(&config),
+            _ => tokio::runtime::Runtime::new().context("cannot start the runtime")?.block_on(run(config)),
+        },
+    );
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "the listener failed");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -49,19 +67,8 @@ async fn run(config: ListenerConfig) -> anyhow::Result<()> {
         UpstreamClient::new(Duration::from_secs(30), RetryPolicy::default()).context("cannot build the HTTP client")?;
     let api_url = config.api.url.clone().context("api.url is required (SHIPIT_API__URL): events are recorded there")?;
     let api = ApiClient::new(api_url, config.api.token.clone(), http.clone());
-    let taskcluster = &config.taskcluster;
-    let runner = Runner::taskcluster(
-        TaskclusterRunnerConfig {
-            root_url: taskcluster.root_url.clone(),
-            client_id: taskcluster.client_id.clone(),
-            access_token: taskcluster.access_token.clone().context("taskcluster.access_token is required")?,
-            hook_group: taskcluster.hook_group.clone(),
-            hook_prefix: taskcluster.hook_prefix.clone(),
-        },
-        http.clone(),
-        api.clone(),
-    );
-    let upstreams = Upstreams { http, taskcluster: taskcluster.root_url.clone() };
+    let runner = runner(&config, http.clone(), api.clone())?;
+    let upstreams = Upstreams { http, taskcluster: config.taskcluster.root_url.clone() };
     let listen = config.listen;
     let listener = Listener::new(config, runner, api, upstreams).context("invalid configuration")?;
 

@@ -85,6 +85,12 @@ impl Rule {
         &self.config.name
     }
 
+    /// Whether the rule's queue receives a message published on `exchange` with `routing_key`.
+    pub fn binds(&self, exchange: &str, routing_key: &str) -> bool {
+        exchange == self.config.exchange
+            && self.config.routing_keys.iter().any(|pattern| topic_matches(pattern, routing_key))
+    }
+
     /// Reads a message. `Ok(None)` is a well-formed message this rule does not act on (another
     /// push type, another repository); an error is a message that cannot be read at all.
     pub fn parse(&self, exchange: &str, routing_key: &str, body: &[u8]) -> Result<Option<Candidate>, ListenerError> {
@@ -97,9 +103,7 @@ impl Rule {
         match &self.config.kind {
             RuleKind::CodeCoverage { .. } => parse_task_group_resolved(body).map(Some),
             RuleKind::Risk { repositories, .. } => parse_push(body, repositories),
-            RuleKind::StaticAnalysis { route, diff_tag, revision_tag } => {
-                parse_task_completed(body, routing_key, route, diff_tag, revision_tag)
-            }
+            RuleKind::StaticAnalysis { route, diff_tag } => parse_task_completed(body, routing_key, route, diff_tag),
         }
     }
 
@@ -116,6 +120,22 @@ impl Rule {
             _ => Err(ListenerError::Config(format!("rule `{}` got a candidate of another kind", self.name()))),
         }
     }
+}
+
+/// AMQP topic matching: words between dots, `*` for exactly one word, `#` for zero or more.
+fn topic_matches(pattern: &str, routing_key: &str) -> bool {
+    fn matches(pattern: &[&str], key: &[&str]) -> bool {
+        match pattern.split_first() {
+            None => key.is_empty(),
+            Some((&"#", rest)) => (0..=key.len()).any(|skipped| matches(rest, &key[skipped..])),
+            Some((&word, rest)) => key
+                .split_first()
+                .is_some_and(|(first, others)| (word == "*" || word == *first) && matches(rest, others)),
+        }
+    }
+    let pattern: Vec<&str> = pattern.split('.').collect();
+    let key: Vec<&str> = routing_key.split('.').collect();
+    matches(&pattern, &key)
 }
 
 fn malformed(what: &str, error: impl std::fmt::Display) -> ListenerError {
@@ -195,6 +215,15 @@ fn scan_page(page: &TaskGroupPage, repositories: &[String], build_prefixes: &[St
     PageVerdict::NotHere
 }
 
+/// The repository as the bots name it: its path on hg.mozilla.org (`integration/autoland` for
+/// `https://hg.mozilla.org/integration/autoland/`).
+fn repository_path(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(url) => url.path().trim_matches('/').to_owned(),
+        Err(_) => url.trim_matches('/').to_owned(),
+    }
+}
+
 fn same_repository(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
@@ -221,7 +250,7 @@ async fn find_coverage_build(
         if let PageVerdict::Found { repository, revision } = scan_page(&page, repositories, build_prefixes) {
             tracing::debug!(task_group = group, pages, %repository, %revision, "coverage build found");
             let mut parameters = Map::new();
-            parameters.insert("REPOSITORY".to_owned(), Value::String(repository));
+            parameters.insert("REPOSITORY".to_owned(), Value::String(repository_path(&repository)));
             parameters.insert("REVISION".to_owned(), Value::String(revision));
             return Ok(Decision::Trigger(parameters));
         }
@@ -329,7 +358,7 @@ async fn push_touches(
         changed += files.len();
         if files.iter().any(|file| has_extension(file, extensions)) {
             let mut parameters = Map::new();
-            parameters.insert("REPOSITORY".to_owned(), Value::String(repository.to_owned()));
+            parameters.insert("REPOSITORY".to_owned(), Value::String(repository_path(repository)));
             parameters.insert("REVISIONS".to_owned(), Value::String(heads.join(" ")));
             return Ok(Decision::Trigger(parameters));
         }
@@ -352,7 +381,6 @@ struct TaskCompleted {
 #[serde(rename_all = "camelCase")]
 struct TaskStatus {
     task_id: String,
-    task_group_id: String,
 }
 
 #[derive(Deserialize)]
@@ -366,7 +394,6 @@ fn parse_task_completed(
     routing_key: &str,
     route: &str,
     diff_tag: &str,
-    revision_tag: &str,
 ) -> Result<Option<Candidate>, ListenerError> {
     let message: TaskCompleted = serde_json::from_slice(body).map_err(|error| malformed("task-completed", error))?;
     // Taskcluster publishes a copy of the message for each of the task's routes, with the
@@ -375,23 +402,53 @@ fn parse_task_completed(
         return Ok(None);
     }
     let key = checked_key(format!("{}:{}", message.status.task_id, message.run_id))?;
-    let mut parameters = Map::new();
-    parameters.insert("TRY_TASK_ID".to_owned(), Value::String(message.status.task_id));
-    parameters.insert("TRY_TASK_GROUP_ID".to_owned(), Value::String(message.status.task_group_id));
-    parameters.insert("TRY_RUN_ID".to_owned(), Value::String(message.run_id.to_string()));
     let tags = message.task.map(|task| task.tags).unwrap_or_default();
-    for (tag, parameter) in [(diff_tag, "DIFF_ID"), (revision_tag, "REVISION")] {
-        if let Some(value) = tags.get(tag).and_then(Value::as_str) {
-            parameters.insert(parameter.to_owned(), Value::String(value.to_owned()));
-        }
+    let Some(diff) = tags.get(diff_tag).and_then(Value::as_str) else {
+        tracing::info!(task = %message.status.task_id, diff_tag, "a try push without a diff: nothing to analyze");
+        return Ok(None);
+    };
+    if !is_diff_reference(diff) {
+        return Err(ListenerError::Malformed(format!("tag `{diff_tag}` is `{diff}`, not a diff id or PHID")));
     }
+    let mut parameters = Map::new();
+    parameters.insert("PHABRICATOR_DIFF".to_owned(), Value::String(diff.to_owned()));
     Ok(Some(Candidate { key, subject: Subject::Ready { parameters } }))
+}
+
+/// A Phabricator diff as the static-analysis bot takes it: an id (`42`) or a PHID
+/// (`PHID-DIFF-…`).
+fn is_diff_reference(text: &str) -> bool {
+    let digits =
+        |text: &str, longest: usize| (1..=longest).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit());
+    match text.strip_prefix("PHID-DIFF-") {
+        Some(name) => (1..=64).contains(&name.len()) && name.bytes().all(|byte| byte.is_ascii_alphanumeric()),
+        None => digits(text, 18) && text.bytes().any(|byte| byte != b'0'),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn routing_keys_match_topic_patterns_as_the_broker_does() {
+        for (pattern, key, expected) in [
+            ("#", "primary.A.0.gecko-level-3", true),
+            ("#", "", true),
+            ("mozilla-central", "mozilla-central", true),
+            ("mozilla-central", "integration.autoland", false),
+            ("*.*.gecko-level-3", "primary.A.gecko-level-3", true),
+            ("*.*.gecko-level-3", "primary.gecko-level-3", false),
+            ("route.project.#", "route.project.relman.codereview.v1.try_ending", true),
+            ("route.project.#", "route.project", true),
+            ("route.#.try_ending", "route.project.relman.try_ending", true),
+            ("route.#.try_ending", "route.project.relman.try_started", false),
+            ("*", "two.words", false),
+        ] {
+            assert_eq!(topic_matches(pattern, key), expected, "{pattern} against {key}");
+        }
+    }
 
     fn fixture(name: &str) -> TaskGroupPage {
         let path = format!("{}/../../fixtures/pulse-listener/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -464,23 +521,30 @@ mod tests {
 
     #[test]
     fn only_the_routed_copy_of_task_completed_counts() {
-        let body = json!({
-            "version": 1, "runId": 0, "workerGroup": "g", "workerId": "w",
-            "status": {"taskId": "Tk9tY29tcGxldGVkMDAwMA", "taskGroupId": "R3JvdXAwMDAwMDAwMDAwMA", "state": "completed"},
-            "task": {"tags": {"phabricator-diff": "PHID-DIFF-abc", "revision": "c".repeat(40)}},
-        })
-        .to_string();
+        let completed = |diff: &str| {
+            json!({
+                "version": 1, "runId": 0, "workerGroup": "g", "workerId": "w",
+                "status": {"taskId": "Tk9tY29tcGxldGVkMDAwMA", "taskGroupId": "R3JvdXAwMDAwMDAwMDAwMA", "state": "completed"},
+                "task": {"tags": {"phabricator-diff": diff, "revision": "c".repeat(40)}},
+            })
+            .to_string()
+        };
+        let body = completed("PHID-DIFF-abc");
         let route = "project.relman.codereview.v1.try_ending";
-        let candidate =
-            parse_task_completed(body.as_bytes(), &format!("route.{route}"), route, "phabricator-diff", "revision")
-                .unwrap()
-                .unwrap();
+        let routed = format!("route.{route}");
+        let candidate = parse_task_completed(body.as_bytes(), &routed, route, "phabricator-diff").unwrap().unwrap();
         assert_eq!(candidate.key, "Tk9tY29tcGxldGVkMDAwMA:0");
         let Subject::Ready { parameters } = candidate.subject else { panic!("not ready") };
-        assert_eq!(parameters["DIFF_ID"], "PHID-DIFF-abc");
-        assert_eq!(parameters["TRY_TASK_GROUP_ID"], "R3JvdXAwMDAwMDAwMDAwMA");
+        assert_eq!(Value::Object(parameters), json!({"PHABRICATOR_DIFF": "PHID-DIFF-abc"}));
         let primary = "primary.Tk9tY29tcGxldGVkMDAwMA.0.g.w.p.t.s.R3JvdXAwMDAwMDAwMDAwMA._";
-        assert_eq!(parse_task_completed(body.as_bytes(), primary, route, "d", "r").unwrap(), None);
-        assert!(parse_task_completed(b"{}", &format!("route.{route}"), route, "d", "r").is_err());
+        assert_eq!(parse_task_completed(body.as_bytes(), primary, route, "phabricator-diff").unwrap(), None);
+        assert_eq!(parse_task_completed(body.as_bytes(), &routed, route, "other-tag").unwrap(), None, "no diff");
+        assert!(parse_task_completed(b"{}", &routed, route, "phabricator-diff").is_err());
+        for bad in ["D42", "PHID-DREV-abc", "0", "PHID-DIFF-a/b"] {
+            let body = completed(bad);
+            assert!(parse_task_completed(body.as_bytes(), &routed, route, "phabricator-diff").is_err(), "{bad}");
+        }
+        let by_id = completed("42");
+        assert!(parse_task_completed(by_id.as_bytes(), &routed, route, "phabricator-diff").unwrap().is_some());
     }
 }

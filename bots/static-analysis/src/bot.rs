@@ -20,7 +20,7 @@ use shipit_shared::http::UpstreamClient;
 use crate::analysis::{self, Analysis, Options, Reported};
 use crate::config::Settings;
 use crate::error::Error;
-use crate::phabricator::{self, Conduit, Published};
+use crate::phabricator::{self, Conduit, DiffReference, Published};
 use crate::report::{self, Format};
 use crate::workspace::Head;
 
@@ -34,8 +34,8 @@ pub enum Source {
     Rev(String),
     /// A unified diff to apply on the base.
     Patch(Vec<u8>),
-    /// A Phabricator diff id.
-    Phabricator(i64),
+    /// A Phabricator diff.
+    Phabricator(DiffReference),
 }
 
 /// What `check` was asked to do.
@@ -91,8 +91,8 @@ impl Bot for StaticAnalysisBot {
         parameters.insert("repository".into(), json!(request.repository.display().to_string()));
         parameters.insert("base".into(), json!(request.base));
         parameters.insert("before_after".into(), json!(request.before_after));
-        if let Source::Phabricator(id) = request.source {
-            parameters.insert("phabricator_diff".into(), json!(id));
+        if let Source::Phabricator(diff) = &request.source {
+            parameters.insert("phabricator_diff".into(), json!(diff.to_string()));
         }
         if let Some(url) = &request.fetch {
             parameters.insert("fetch".into(), json!(url));
@@ -143,13 +143,13 @@ pub async fn check(context: &Context<Settings>, request: &CheckRequest) -> Resul
         Source::Rev(_) | Source::Patch(_) => {
             (request.base.clone().ok_or_else(|| Error::Config("--base is required".into()))?, None)
         }
-        Source::Phabricator(id) => {
+        Source::Phabricator(reference) => {
             let client = conduit_client(settings, http)?;
-            let diff = client.diff(*id).await?;
+            let diff = client.diff(reference).await?;
             let revision_id = client.revision_id(&diff.revision_phid).await?;
-            let patch = client.raw_diff(*id).await?;
+            let patch = client.raw_diff(diff.id).await?;
             let base = request.base.clone().or_else(|| diff.base.clone()).ok_or_else(|| {
-                Error::Config(format!("Phabricator does not know the base of diff {id}: give --base"))
+                Error::Config(format!("Phabricator does not know the base of diff {reference}: give --base"))
             })?;
             phabricator_diff = Some((diff, revision_id));
             conduit = Some(client);

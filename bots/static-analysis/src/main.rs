@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use shipit_static_analysis::bot::{CheckRequest, Source, StaticAnalysisBot};
+use shipit_static_analysis::phabricator::DiffReference;
 use shipit_static_analysis::report::Format;
 
 #[derive(Debug, Parser)]
@@ -46,9 +47,10 @@ struct CheckArgs {
     /// A unified diff (git format) to apply on `--base`.
     #[arg(long, value_name = "FILE")]
     patch: Option<PathBuf>,
-    /// A Phabricator diff id, fetched with Conduit and applied on `--base`.
-    #[arg(long, env = "PHABRICATOR_DIFF", value_name = "ID")]
-    phabricator_diff: Option<i64>,
+    /// A Phabricator diff, by id (`42`) or PHID (`PHID-DIFF-…`), fetched with Conduit and
+    /// applied on `--base`.
+    #[arg(long, env = "PHABRICATOR_DIFF", value_name = "DIFF")]
+    phabricator_diff: Option<DiffReference>,
     /// Also analyze the base, and publish only the issues not found there.
     #[arg(long)]
     before_after: bool,
@@ -105,12 +107,12 @@ fn main() -> ExitCode {
 }
 
 fn check_bot(args: CheckArgs) -> anyhow::Result<StaticAnalysisBot> {
-    let source = match (&args.head, &args.patch, args.phabricator_diff) {
+    let source = match (&args.head, &args.patch, &args.phabricator_diff) {
         (Some(head), _, _) => Source::Rev(head.clone()),
         (_, Some(patch), _) => {
             Source::Patch(std::fs::read(patch).with_context(|| format!("cannot read {}", patch.display()))?)
         }
-        (_, _, Some(diff)) => Source::Phabricator(diff),
+        (_, _, Some(diff)) => Source::Phabricator(diff.clone()),
         _ => unreachable!("clap requires one of --head, --patch and --phabricator-diff"),
     };
     let request = CheckRequest {
@@ -134,7 +136,7 @@ fn reproduce(args: &CheckArgs) -> String {
     if let Some(base) = &args.base {
         command.push_str(&format!(" --base {base}"));
     }
-    match (&args.head, &args.patch, args.phabricator_diff) {
+    match (&args.head, &args.patch, &args.phabricator_diff) {
         (Some(head), _, _) => command.push_str(&format!(" --head {head}")),
         (_, Some(patch), _) => command.push_str(&format!(" --patch {}", patch.display())),
         (_, _, Some(diff)) => command.push_str(&format!(" --phabricator-diff {diff}")),

@@ -24,6 +24,40 @@ pub struct Conduit {
     http: UpstreamClient,
 }
 
+/// A diff as a trigger names it: its id (`42`), or its PHID (`PHID-DIFF-…`), as the try tasks
+/// of the code-review workflow tag it and as the original bot took it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiffReference {
+    Id(i64),
+    Phid(String),
+}
+
+impl std::str::FromStr for DiffReference {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Some(name) = text.strip_prefix("PHID-DIFF-")
+            && (1..=64).contains(&name.len())
+            && name.bytes().all(|byte| byte.is_ascii_alphanumeric())
+        {
+            return Ok(Self::Phid(text.to_owned()));
+        }
+        match text.parse::<i64>() {
+            Ok(id) if id > 0 => Ok(Self::Id(id)),
+            _ => Err(format!("`{text}` is neither a diff id (a positive number) nor a diff PHID (PHID-DIFF-…)")),
+        }
+    }
+}
+
+impl std::fmt::Display for DiffReference {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(formatter, "{id}"),
+            Self::Phid(phid) => formatter.write_str(phid),
+        }
+    }
+}
+
 /// A diff as `differential.diff.search` describes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DiffInfo {
@@ -82,13 +116,16 @@ impl Conduit {
         answer.result.ok_or_else(|| failed("no result".to_owned()))
     }
 
-    /// The diff `id` (`differential.diff.search`).
-    pub async fn diff(&self, id: i64) -> Result<DiffInfo, Error> {
-        let page: SearchPage =
-            self.call("differential.diff.search", &[("constraints[ids][0]".into(), id.to_string())]).await?;
+    /// The diff `reference` names (`differential.diff.search`).
+    pub async fn diff(&self, reference: &DiffReference) -> Result<DiffInfo, Error> {
+        let constraint = match reference {
+            DiffReference::Id(id) => ("constraints[ids][0]".into(), id.to_string()),
+            DiffReference::Phid(phid) => ("constraints[phids][0]".into(), phid.clone()),
+        };
+        let page: SearchPage = self.call("differential.diff.search", &[constraint]).await?;
         let missing = |what: &str| Error::Phabricator {
             method: "differential.diff.search".into(),
-            detail: format!("diff {id}: no {what}"),
+            detail: format!("diff {reference}: no {what}"),
         };
         let diff = page.data.first().ok_or_else(|| missing("such diff"))?;
         let fields = &diff["fields"];
@@ -100,7 +137,7 @@ impl Conduit {
             .and_then(|reference| reference["identifier"].as_str())
             .map(str::to_owned);
         Ok(DiffInfo {
-            id,
+            id: diff["id"].as_i64().ok_or_else(|| missing("id"))?,
             phid: diff["phid"].as_str().ok_or_else(|| missing("phid"))?.to_owned(),
             revision_phid: fields["revisionPHID"].as_str().ok_or_else(|| missing("revisionPHID"))?.to_owned(),
             base,
@@ -237,4 +274,22 @@ pub async fn publish(
         "published on Phabricator"
     );
     Ok(published)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DiffReference;
+
+    #[test]
+    fn a_diff_is_named_by_its_id_or_its_phid_and_nothing_else() {
+        assert_eq!("42".parse(), Ok(DiffReference::Id(42)));
+        assert_eq!(
+            "PHID-DIFF-3wwyr5dw4ozxdotzdkbb".parse(),
+            Ok(DiffReference::Phid("PHID-DIFF-3wwyr5dw4ozxdotzdkbb".into()))
+        );
+        for refused in ["0", "-3", "D42", "PHID-DREV-abc", "PHID-DIFF-", "PHID-DIFF-a/b", "99999999999999999999", ""] {
+            assert!(refused.parse::<DiffReference>().is_err(), "{refused}");
+        }
+        assert_eq!(DiffReference::Id(42).to_string(), "42");
+    }
 }

@@ -25,6 +25,7 @@ use crate::bugzilla::{BugData, Change, Flag, HistoryEntry, User};
 use crate::form::{self, UpliftForm};
 use crate::history::{History, HistorySettings, PatchMetrics};
 use crate::landing::{IgnoredLink, Landing, Landings};
+use crate::release::ReleaseCalendar;
 
 /// The landings kept per channel, and the ignored links kept: the newest ones, those an uplift
 /// acts on. A bug with thousands of comments (a meta bug, a long-lived intermittent) would
@@ -95,6 +96,12 @@ pub struct Analysis {
     /// keeps; omitted when none was cut.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub landing_counts: BTreeMap<String, usize>,
+    /// The landings whose git commit is unknown, `<repository>@<revision>`, oldest first, at most
+    /// [`MAX_LANDINGS`] (the newest): no mapper is configured (`history.mapper`) or it did not know
+    /// the mercurial revision, and no commit of the main branch starts with it. Their patches and
+    /// backouts cannot be matched; omitted when every landing is mapped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped_landings: Vec<String>,
     /// Commit links of the comments that are not landings: links to other repositories (another
     /// project on GitHub, `try`, `comm-central`), oldest first, at most [`MAX_LANDINGS`] (the
     /// newest); omitted when there are none.
@@ -167,6 +174,11 @@ pub struct ChannelRequest {
     pub landing_delta: Option<i64>,
     /// Seconds from the request to the decision.
     pub response_delta: Option<i64>,
+    /// Seconds from the first nightly landing to the day the channel's version ships (shipped),
+    /// from product-details' calendar (`history.product_details`); omitted without one, or when
+    /// the calendar does not know the version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_delta: Option<i64>,
 }
 
 /// One patch: a commit of the main branch naming the bug.
@@ -206,7 +218,15 @@ impl Analysis {
 
 /// Analyses the bug from its Bugzilla data, the landings its comments cite (mapped to commits
 /// where possible, see [`crate::landing::Mapper`]) and the run's history.
-pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings: &HistorySettings) -> Analysis {
+///
+/// `calendar` gives the release dates of `release_delta` (an empty one gives none).
+pub fn analyze(
+    data: &BugData,
+    landings: &Landings,
+    history: &History,
+    settings: &HistorySettings,
+    calendar: &ReleaseCalendar,
+) -> Analysis {
     let bug = &data.bug;
     let version_flags = |kind: &str| -> BTreeMap<String, String> {
         let fields = bug.other.iter().filter_map(|(name, value)| {
@@ -216,6 +236,11 @@ pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings:
         fields.collect()
     };
     let mut landings_by_channel = by_channel(&landings.landings, history);
+    let mut unmapped: Vec<&Landing> =
+        landings_by_channel.values().flatten().filter(|landing| landing.commit.is_none()).collect();
+    unmapped.sort();
+    let unmapped_landings: Vec<String> =
+        newest(&unmapped).iter().map(|landing| format!("{}@{}", landing.repository, landing.revision)).collect();
     let nightly = landings_by_channel.get("nightly").into_iter().flatten();
     let first_nightly = nightly.filter_map(|landing| landing.time).next();
     let landing_counts = cap_landings(&mut landings_by_channel);
@@ -231,6 +256,8 @@ pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings:
         }
         request.landing_delta =
             request.requested_at.zip(first_nightly).map(|(asked, landed)| (asked - landed).num_seconds());
+        request.release_delta =
+            calendar.release_date(channel).zip(first_nightly).map(|(ships, landed)| (ships - landed).num_seconds());
     }
 
     let patches = history.patches(bug.id);
@@ -265,6 +292,7 @@ pub fn analyze(data: &BugData, landings: &Landings, history: &History, settings:
         forms,
         landings: landings_by_channel,
         landing_counts,
+        unmapped_landings,
         ignored_links,
         ignored_link_count,
         absent: absent(data),
@@ -425,6 +453,7 @@ fn channel_request(data: &BugData, channel: &str, flags: &[(Option<i64>, &Flag)]
         form: None,
         landing_delta: None,
         response_delta: requested_at.zip(decided_at).map(|(asked, decided)| (decided - asked).num_seconds()),
+        release_delta: None,
     }
 }
 

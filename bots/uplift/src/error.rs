@@ -10,6 +10,17 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+    /// git could not say whether the commit applies (it is missing or too old, it failed or timed
+    /// out): no verdict, rather than a guess.
+    #[error("cannot decide whether {commit} applies: {reason}")]
+    Undecided { commit: String, reason: String },
+    /// A local file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The configuration is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -1,61 +1,118 @@
-//! In-memory grafts (cherry-picks) of commits onto a branch tip with libgit2.
+//! In-memory grafts (cherry-picks) of commits onto a branch tip, merged by git itself.
 //!
 //! A graft never touches the repository: no checkout, no working tree, no index, no reference,
-//! and no object written to disk. [`GraftRepository::open`] puts an in-memory object database in
-//! front of the repository's own, so the trees a graft creates live in memory only. Bare
-//! repositories work the same.
+//! and no object written to it. Each commit of a chain is cherry-picked as `git cherry-pick`
+//! does, by the same code: git's merge-ort (`git merge-tree --write-tree`, git's default
+//! settings and the repository's configuration), a three-way merge of the branch tree and the
+//! commit's tree whose base is the commit's parent tree. Merge commits are picked against their
+//! first parent (`git cherry-pick -m 1`); a root commit against the empty tree. Verdicts, trees
+//! and conflicting paths are therefore git's, histogram content merges and directory renames
+//! included. The objects git writes go to a temporary object directory that has the repository's
+//! as its alternate (`GIT_OBJECT_DIRECTORY`, `GIT_ALTERNATE_OBJECT_DIRECTORIES`), deleted with the
+//! [`GraftRepository`]. libgit2 only reads commits and trees.
 //!
-//! Each commit of a chain is cherry-picked as `git cherry-pick` does: a three-way merge (with
-//! rename detection) of the branch tree and the commit's tree, whose base is the commit's parent
-//! tree. Merge commits are picked against their first parent (`git cherry-pick -m 1`); a root
-//! commit against the empty tree. Each clean result is the "branch" of the next commit; only
-//! trees are carried along the chain, no commit object is created.
+//! Each clean result is the "branch" of the next commit of the chain; only trees are carried
+//! along, no commit object is created. `git merge-tree --stdin` answers only once its input has
+//! ended, so a chain's next merge (which needs the previous tree) is asked in the next round: round
+//! `n` merges the `n`th commit of every chain still going, in one `git merge-tree --stdin` per
+//! rayon worker. When git cannot answer (it is missing or too old, it fails or times out), the
+//! chain's verdict is [`Error::Undecided`], never a guess.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use git2::{MergeOptions, Oid, Repository, Tree};
+use git2::{Oid, Repository};
 use rayon::prelude::*;
 use shipit_shared::api_types::uplift::{GraftCommit, GraftStatus};
 
 use crate::Error;
 
-/// Above the on-disk backends (loose objects 1, packs 2): libgit2 writes new objects to the
-/// writable backend of highest priority, so they all go to memory.
-const MEMORY_BACKEND_PRIORITY: i32 = 1000;
+/// The oldest git whose `merge-tree --stdin` takes a merge base and trees (2.45).
+pub const MINIMUM_GIT: (u32, u32) = (2, 45);
 
-/// git's rename limit of merges when neither `merge.renameLimit` nor `diff.renameLimit` is set
-/// (libgit2's own default is 1000).
-const GIT_DEFAULT_RENAME_LIMIT: u32 = 7000;
+/// git's empty tree, which git knows without it being in the repository: the base of a root
+/// commit.
+const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
-/// A repository opened for grafting: objects that grafts create go to memory, never to disk.
+/// At most this much output from one `git merge-tree` (conflict lists of hostile commits).
+const OUTPUT_LIMIT: u64 = 256 << 20;
+
+/// A `git merge-tree` run may take this long, plus [`TIMEOUT_PER_MERGE`] per merge.
+const TIMEOUT: Duration = Duration::from_secs(60);
+const TIMEOUT_PER_MERGE: Duration = Duration::from_secs(5);
+
+/// A repository opened for grafting: objects that grafts create go to a temporary directory,
+/// never to the repository.
 ///
-/// `git2::Repository` is not `Sync`: open one per thread. The memory it holds grows with the trees
-/// its grafts create (a few per graft) until it is dropped.
+/// `git2::Repository` is not `Sync`: open one per thread. The temporary objects grow with the
+/// trees its grafts create until it is dropped.
 pub struct GraftRepository {
     repo: Repository,
-    rename_limit: u32,
+    merger: Merger,
+}
+
+/// How to run git's merge on the repository; shared by the rayon workers of a round.
+struct Merger {
+    git: PathBuf,
+    git_dir: PathBuf,
+    alternates: OsString,
+    objects: tempfile::TempDir,
+    /// Why git cannot merge here (missing, too old), found when the repository was opened.
+    unusable: Option<String>,
 }
 
 impl GraftRepository {
-    /// Opens the repository at `path` (a working tree's top directory, or a bare repository).
+    /// Opens the repository at `path` (a working tree's top directory, or a bare repository),
+    /// to be merged by the `git` found on `PATH`.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let repo = Repository::open(path).map_err(Error::git(format!("cannot open {}", path.display())))?;
-        repo.odb()
-            .and_then(|odb| odb.add_new_mempack_backend(MEMORY_BACKEND_PRIORITY).map(drop))
-            .map_err(Error::git("cannot add an in-memory object database"))?;
-        let rename_limit = repo
-            .config()
-            .ok()
-            .and_then(|config| config.get_i32("merge.renameLimit").or_else(|_| config.get_i32("diff.renameLimit")).ok())
-            .and_then(|limit| u32::try_from(limit).ok())
-            .unwrap_or(GIT_DEFAULT_RENAME_LIMIT);
-        Ok(Self { repo, rename_limit })
+        Self::open_with(path, Path::new("git"))
     }
 
-    /// The repository, to resolve revisions. Objects written through it go to memory too.
+    /// [`GraftRepository::open`], merged by the program `git`.
+    pub fn open_with(path: &Path, git: &Path) -> Result<Self, Error> {
+        let repo = Repository::open(path).map_err(Error::git(format!("cannot open {}", path.display())))?;
+        let objects = tempfile::Builder::new()
+            .prefix("shipit-graft-objects-")
+            .tempdir()
+            .map_err(|source| Error::Io { context: "cannot create a temporary object directory".into(), source })?;
+        let merger = Merger {
+            git: git.to_path_buf(),
+            git_dir: repo.path().to_path_buf(),
+            alternates: repo.commondir().join("objects").into_os_string(),
+            objects,
+            unusable: git_version(git).err(),
+        };
+        Ok(Self { repo, merger })
+    }
+
+    /// The repository, to resolve revisions.
     pub fn repository(&self) -> &Repository {
         &self.repo
+    }
+}
+
+/// Checks that `git` runs and is at least [`MINIMUM_GIT`].
+fn git_version(git: &Path) -> Result<(), String> {
+    let output = Command::new(git)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| format!("cannot run {}: {error}", git.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text.trim().strip_prefix("git version ").unwrap_or_default();
+    let mut numbers = version.split(|c: char| !c.is_ascii_digit()).map(|part| part.parse::<u32>().ok());
+    match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(major), Some(minor)) if (major, minor) >= MINIMUM_GIT => Ok(()),
+        _ => Err(format!(
+            "{} is {:?}; grafts need git {}.{} or later",
+            git.display(),
+            text.trim(),
+            MINIMUM_GIT.0,
+            MINIMUM_GIT.1
+        )),
     }
 }
 
@@ -72,264 +129,287 @@ pub struct GraftJob {
 ///
 /// Each commit is `merged` (its tree is given), `already_applied` (the pick changes nothing: the
 /// branch already holds the change, or the commit is empty), or `failed` (the conflicting paths
-/// are given: every path of every side of each conflict, so a file one side renamed is named by
-/// its old and its new path, where git names the new one only). After a failure every remaining commit
-/// is `skipped`. An error means a commit or a tree could not be read.
+/// are given, as `git ls-files -u` lists them after `git cherry-pick`). After a failure every
+/// remaining commit is `skipped`. An error means a commit or a tree could not be read, or that
+/// git could not decide ([`Error::Undecided`]).
 pub fn graft_chain(repo: &GraftRepository, onto: Oid, commits: &[Oid]) -> Result<Vec<GraftCommit>, Error> {
-    let git = &repo.repo;
-    let mut options = MergeOptions::new();
-    options.find_renames(true).target_limit(repo.rename_limit).skip_reuc(true);
-    let mut tip = git
-        .find_commit(onto)
-        .and_then(|commit| commit.tree())
-        .map_err(Error::git(format!("cannot read the branch tip {onto}")))?;
-    let mut results = Vec::with_capacity(commits.len());
-    for &commit in commits {
-        let result = if results.last().is_some_and(|last: &GraftCommit| !last.status.is_success()) {
-            GraftCommit { commit: commit.to_string(), status: GraftStatus::Skipped, tree: None, conflicts: Vec::new() }
-        } else {
-            let (result, tree) =
-                graft_commit(git, &tip, commit, &options).map_err(Error::git(format!("cannot graft {commit}")))?;
-            if let Some(tree) = tree {
-                tip = tree;
-            }
-            result
-        };
-        results.push(result);
-    }
-    Ok(results)
+    let job = GraftJob { onto, commits: commits.to_vec() };
+    graft_jobs(repo, std::slice::from_ref(&job)).pop().expect("one result per job")
 }
 
-/// Grafts each job's chain onto its branch tip, in parallel on the rayon pool, with one
-/// [`GraftRepository`] per worker. Results are in the order of `jobs`.
-pub fn graft_many(repo_path: &Path, jobs: &[GraftJob]) -> Vec<Result<Vec<GraftCommit>, Error>> {
-    jobs.par_iter()
-        .map_init(
-            || None,
-            |repo: &mut Option<GraftRepository>, job| {
-                let repo = match repo {
-                    Some(repo) => repo,
-                    None => repo.insert(GraftRepository::open(repo_path)?),
-                };
-                graft_chain(repo, job.onto, &job.commits)
-            },
-        )
-        .collect()
+/// Grafts each job's chain onto its branch tip, in rounds (see the module's documentation), the
+/// merges of each round in parallel on the rayon pool. Results are in the order of `jobs`.
+pub fn graft_many(repo_path: &Path, jobs: &[GraftJob]) -> Result<Vec<Result<Vec<GraftCommit>, Error>>, Error> {
+    Ok(graft_jobs(&GraftRepository::open(repo_path)?, jobs))
 }
 
-/// Cherry-picks `commit` onto the tree `ours`; gives the new tree when it changed.
-///
-/// Rather than merging whole trees (tens of thousands of files in a large repository), it merges
-/// *reduced* trees, which hold only the paths the commit changes (see [`reduced_tree`]), and
-/// writes the result over `ours`: outside those paths the commit's tree equals its base, so the
-/// three-way result is `ours` anyway. Renames stay visible to libgit2: the commit's own renames
-/// are among its changed paths, and when a changed path is gone from (or is a directory on) the
-/// branch, the paths the branch added since the commit's base join the reduced trees, so that the
-/// branch's renames of those files are found. This is what `git merge-ort` does too (it only looks
-/// for the renames that matter to the merge), and it makes a graft cost what the commit touches.
-fn graft_commit<'repo>(
-    repo: &'repo Repository,
-    ours: &Tree<'repo>,
-    commit: Oid,
-    options: &MergeOptions,
-) -> Result<(GraftCommit, Option<Tree<'repo>>), git2::Error> {
-    let commit = repo.find_commit(commit)?;
-    let theirs = commit.tree()?;
-    let base = match commit.parents().next() {
-        Some(parent) => parent.tree()?,
-        None => write_tree(repo, None, &BTreeMap::new())?,
-    };
-    let mut paths = Vec::new();
-    differences(repo, &base, &theirs, b"", false, &mut paths)?;
-    let mut branch_renames_matter = false;
-    for path in &paths {
-        let in_base = entry_at(repo, &base, path)?;
-        let in_ours = entry_at(repo, ours, path)?;
-        branch_renames_matter |= in_base.is_some_and(|base| is_tree(base) || in_ours.is_none_or(is_tree));
-    }
-    if branch_renames_matter {
-        differences(repo, &base, ours, b"", true, &mut paths)?;
-    }
-
-    let index = repo.merge_trees(
-        &reduced_tree(repo, &base, &paths)?,
-        &reduced_tree(repo, ours, &paths)?,
-        &reduced_tree(repo, &theirs, &paths)?,
-        Some(options),
-    )?;
-    let mut result =
-        GraftCommit { commit: commit.id().to_string(), status: GraftStatus::Merged, tree: None, conflicts: Vec::new() };
-    if index.has_conflicts() {
-        let mut conflicts = BTreeSet::new();
-        for conflict in index.conflicts()? {
-            let conflict = conflict?;
-            for entry in [conflict.ancestor, conflict.our, conflict.their].into_iter().flatten() {
-                conflicts.insert(String::from_utf8_lossy(&entry.path).into_owned());
-            }
-        }
-        result.status = GraftStatus::Failed;
-        result.conflicts = conflicts.into_iter().collect();
-        return Ok((result, None));
-    }
-
-    // The merged paths replace what `ours` has there.
-    let merged: Vec<_> = index.iter().collect();
-    let mut edits = BTreeMap::new();
-    for path in &paths {
-        if let Some((path, _)) = entry_on_path(repo, ours, path)? {
-            edits.insert(path, None);
-        }
-    }
-    for entry in &merged {
-        edits.insert(&entry.path[..], Some((entry.id, entry.mode as i32)));
-    }
-    let tree = write_tree(repo, Some(ours), &edits)?;
-    result.tree = Some(tree.id().to_string());
-    if tree.id() == ours.id() {
-        result.status = GraftStatus::AlreadyApplied;
-        return Ok((result, None));
-    }
-    Ok((result, Some(tree)))
+/// One commit's merge: trees.
+struct Merge {
+    base: Oid,
+    ours: Oid,
+    theirs: Oid,
 }
 
-/// A tree entry: its object and file mode.
-type Entry = (Oid, i32);
-
-/// The file mode of a tree entry that is a tree.
-const TREE_MODE: i32 = 0o040000;
-
-fn is_tree(entry: Entry) -> bool {
-    entry.1 == TREE_MODE
+/// What git made of a merge.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The merged tree.
+    Clean(Oid),
+    /// The conflicting paths, sorted, without repeats.
+    Conflicts(Vec<String>),
 }
 
-/// Appends to `paths` the paths (under `prefix`) where `old` and `new` differ, as shallow as
-/// possible: subtrees that differ are descended into, and any other difference (a file changed,
-/// added or removed, a whole subtree added or removed, a file that became a directory) is one
-/// path. With `only_added`, only what `new` adds: entries `old` has nothing of the same kind for.
-fn differences(
-    repo: &Repository,
-    old: &Tree<'_>,
-    new: &Tree<'_>,
-    prefix: &[u8],
-    only_added: bool,
-    paths: &mut Vec<Vec<u8>>,
-) -> Result<(), git2::Error> {
-    let join = |name: &[u8]| if prefix.is_empty() { name.to_vec() } else { [prefix, b"/", name].concat() };
-    for entry in new.iter() {
-        let new_entry = (entry.id(), entry.filemode());
-        match old.get_name_bytes(entry.name_bytes()).map(|old| (old.id(), old.filemode())) {
-            Some(old_entry) if old_entry == new_entry => {}
-            Some(old_entry) if is_tree(old_entry) && is_tree(new_entry) => {
-                let (old, new) = (repo.find_tree(old_entry.0)?, repo.find_tree(new_entry.0)?);
-                differences(repo, &old, &new, &join(entry.name_bytes()), only_added, paths)?;
-            }
-            Some(old_entry) if only_added && is_tree(old_entry) == is_tree(new_entry) => {}
-            _ => paths.push(join(entry.name_bytes())),
-        }
-    }
-    if !only_added {
-        for entry in old.iter() {
-            if new.get_name_bytes(entry.name_bytes()).is_none() {
-                paths.push(join(entry.name_bytes()));
+/// A chain being grafted.
+struct Chain {
+    /// The tree each commit is merged onto, then the commits' (base, own) trees.
+    tip: Oid,
+    picks: Vec<(Oid, Oid)>,
+    results: Vec<GraftCommit>,
+    error: Option<Error>,
+}
+
+fn graft_jobs(repo: &GraftRepository, jobs: &[GraftJob]) -> Vec<Result<Vec<GraftCommit>, Error>> {
+    let mut chains: Vec<Chain> = jobs
+        .iter()
+        .map(|job| match read_job(&repo.repo, job) {
+            Ok((tip, picks)) => Chain { tip, picks, results: Vec::new(), error: None },
+            Err(error) => Chain { tip: job.onto, picks: Vec::new(), results: Vec::new(), error: Some(error) },
+        })
+        .collect();
+    let rounds = jobs.iter().map(|job| job.commits.len()).max().unwrap_or(0);
+    for round in 0..rounds {
+        let going: Vec<usize> = (0..chains.len())
+            .filter(|&index| {
+                let chain = &chains[index];
+                chain.error.is_none() && round < chain.picks.len() && chain.results.len() == round
+            })
+            .collect();
+        let merges: Vec<Merge> = going
+            .iter()
+            .map(|&index| {
+                let (base, theirs) = chains[index].picks[round];
+                Merge { base, ours: chains[index].tip, theirs }
+            })
+            .collect();
+        let outcomes = repo.merger.merge_all(&merges);
+        for (index, outcome) in going.into_iter().zip(outcomes) {
+            let chain = &mut chains[index];
+            let commit = jobs[index].commits[round].to_string();
+            match outcome {
+                Ok(Outcome::Clean(tree)) => {
+                    let status = if tree == chain.tip { GraftStatus::AlreadyApplied } else { GraftStatus::Merged };
+                    chain.results.push(GraftCommit { commit, status, tree: Some(tree.to_string()), conflicts: vec![] });
+                    chain.tip = tree;
+                }
+                Ok(Outcome::Conflicts(conflicts)) => {
+                    chain.results.push(GraftCommit { commit, status: GraftStatus::Failed, tree: None, conflicts });
+                    for skipped in &jobs[index].commits[round + 1..] {
+                        chain.results.push(GraftCommit {
+                            commit: skipped.to_string(),
+                            status: GraftStatus::Skipped,
+                            tree: None,
+                            conflicts: vec![],
+                        });
+                    }
+                }
+                Err(reason) => chain.error = Some(Error::Undecided { commit, reason }),
             }
         }
     }
-    Ok(())
+    chains.into_iter().map(|chain| chain.error.map_or(Ok(chain.results), Err)).collect()
 }
 
-/// What `tree` has at `path`: the entry there, or the file (not a tree) at one of its parent
-/// paths, with the path it is at.
-fn entry_on_path<'path>(
-    repo: &Repository,
-    tree: &Tree<'_>,
-    path: &'path [u8],
-) -> Result<Option<(&'path [u8], Entry)>, git2::Error> {
-    let mut tree = tree.clone();
-    let mut end = 0;
-    for name in path.split(|&byte| byte == b'/') {
-        end += name.len();
-        let Some(entry) = tree.get_name_bytes(name).map(|entry| (entry.id(), entry.filemode())) else {
-            return Ok(None);
-        };
-        if end == path.len() || !is_tree(entry) {
-            return Ok(Some((&path[..end], entry)));
+/// The tree of the job's tip, and each commit's base tree (its first parent's, or the empty tree)
+/// and own tree.
+fn read_job(repo: &Repository, job: &GraftJob) -> Result<(Oid, Vec<(Oid, Oid)>), Error> {
+    let tip = repo
+        .find_commit(job.onto)
+        .map(|commit| commit.tree_id())
+        .map_err(Error::git(format!("cannot read the branch tip {}", job.onto)))?;
+    let empty = Oid::from_str(EMPTY_TREE).expect("a valid object id");
+    let picks = job
+        .commits
+        .iter()
+        .map(|&id| {
+            let commit = repo.find_commit(id)?;
+            let base = match commit.parent_ids().next() {
+                Some(parent) => repo.find_commit(parent)?.tree_id(),
+                None => empty,
+            };
+            Ok((base, commit.tree_id()))
+        })
+        .collect::<Result<_, git2::Error>>()
+        .map_err(Error::git("cannot read a commit to graft"))?;
+    Ok((tip, picks))
+}
+
+impl Merger {
+    /// Merges each of `merges`, in parallel: one `git merge-tree --stdin` per rayon worker. A run
+    /// that fails is retried merge by merge, so that one bad merge does not undecide the others.
+    fn merge_all(&self, merges: &[Merge]) -> Vec<Result<Outcome, String>> {
+        if let Some(reason) = &self.unusable {
+            return merges.iter().map(|_| Err(reason.clone())).collect();
         }
-        tree = repo.find_tree(entry.0)?;
-        end += 1;
+        let size = merges.len().div_ceil(rayon::current_num_threads()).max(1);
+        merges
+            .par_chunks(size)
+            .flat_map_iter(|chunk| match self.merge_tree(chunk) {
+                Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+                Err(_) if chunk.len() > 1 => chunk
+                    .iter()
+                    .map(|merge| self.merge_tree(std::slice::from_ref(merge)).map(|mut one| one.remove(0)))
+                    .collect(),
+                Err(reason) => vec![Err(reason)],
+            })
+            .collect()
     }
-    Ok(None)
-}
 
-/// The entry of `tree` at `path` exactly.
-fn entry_at(repo: &Repository, tree: &Tree<'_>, path: &[u8]) -> Result<Option<Entry>, git2::Error> {
-    Ok(entry_on_path(repo, tree, path)?.and_then(|(at, entry)| (at.len() == path.len()).then_some(entry)))
-}
-
-/// `tree` reduced to `paths`: the entry at each path (a whole subtree when it is one), or the file
-/// in the way of it (so that file/directory conflicts stay visible).
-fn reduced_tree<'repo>(
-    repo: &'repo Repository,
-    tree: &Tree<'repo>,
-    paths: &[Vec<u8>],
-) -> Result<Tree<'repo>, git2::Error> {
-    let mut entries = BTreeMap::new();
-    for path in paths {
-        if let Some((path, entry)) = entry_on_path(repo, tree, path)? {
-            entries.insert(path, Some(entry));
+    /// One `git merge-tree --write-tree --stdin -z --no-messages` for `merges`.
+    fn merge_tree(&self, merges: &[Merge]) -> Result<Vec<Outcome>, String> {
+        let mut child = Command::new(&self.git)
+            .arg("--git-dir")
+            .arg(&self.git_dir)
+            .args(["merge-tree", "--write-tree", "--stdin", "-z", "--no-messages"])
+            .env("GIT_OBJECT_DIRECTORY", self.objects.path())
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &self.alternates)
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .env_remove("GIT_COMMON_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot run {}: {error}", self.git.display()))?;
+        let input: String =
+            merges.iter().map(|merge| format!("{} -- {} {}\n", merge.base, merge.ours, merge.theirs)).collect();
+        let (mut stdin, stdout, stderr) = (
+            child.stdin.take().expect("piped"),
+            child.stdout.take().expect("piped"),
+            child.stderr.take().expect("piped"),
+        );
+        let deadline = Instant::now() + TIMEOUT + TIMEOUT_PER_MERGE * u32::try_from(merges.len()).unwrap_or(u32::MAX);
+        let (status, output, errors) = std::thread::scope(|scope| {
+            scope.spawn(move || stdin.write_all(input.as_bytes()));
+            let output = scope.spawn(move || read_bounded(stdout));
+            let errors = scope.spawn(move || read_bounded(stderr));
+            let mut pause = Duration::from_millis(1);
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Ok(status),
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break Err("git merge-tree took too long".to_owned());
+                    }
+                    Ok(None) => {
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_millis(20));
+                    }
+                    Err(error) => break Err(format!("cannot wait for git merge-tree: {error}")),
+                }
+            };
+            (status, output.join(), errors.join())
+        });
+        let status = status?;
+        let output = output.map_err(|_| "reading git merge-tree's output panicked".to_owned())??;
+        if !status.success() {
+            let errors = errors.ok().and_then(Result::ok).unwrap_or_default();
+            return Err(format!("git merge-tree failed ({status}): {}", String::from_utf8_lossy(&errors).trim()));
         }
+        let outcomes = parse_outcomes(&output)?;
+        if outcomes.len() != merges.len() {
+            return Err(format!("git merge-tree answered {} merges of {}", outcomes.len(), merges.len()));
+        }
+        Ok(outcomes)
     }
-    write_tree(repo, None, &entries)
 }
 
-/// Writes `tree` (none: the empty tree) with `edits` applied: each path set to an entry, or
-/// removed (`None`).
-fn write_tree<'repo>(
-    repo: &'repo Repository,
-    tree: Option<&Tree<'repo>>,
-    edits: &BTreeMap<&[u8], Option<Entry>>,
-) -> Result<Tree<'repo>, git2::Error> {
-    let id = match edit_tree(repo, tree, edits)? {
-        Some(id) => id,
-        None => repo.treebuilder(None)?.write()?,
-    };
-    repo.find_tree(id)
+/// All of `from`, or an error past [`OUTPUT_LIMIT`].
+fn read_bounded(from: impl Read) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    from.take(OUTPUT_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read git merge-tree's output: {error}"))?;
+    if bytes.len() as u64 > OUTPUT_LIMIT {
+        return Err(format!("git merge-tree wrote more than {OUTPUT_LIMIT} bytes"));
+    }
+    Ok(bytes)
 }
 
-/// [`write_tree`], one directory level: gives `None` when the tree ends up empty (git has no empty
-/// subtrees).
-fn edit_tree(
-    repo: &Repository,
-    tree: Option<&Tree<'_>>,
-    edits: &BTreeMap<&[u8], Option<Entry>>,
-) -> Result<Option<Oid>, git2::Error> {
-    // Per name in this directory: the edit of the name itself, and the edits below it.
-    type Edits<'a> = (Option<Option<Entry>>, BTreeMap<&'a [u8], Option<Entry>>);
-    let mut by_name: BTreeMap<&[u8], Edits<'_>> = BTreeMap::new();
-    for (&path, &edit) in edits {
-        match path.iter().position(|&byte| byte == b'/') {
-            None => by_name.entry(path).or_default().0 = Some(edit),
-            Some(slash) => {
-                by_name.entry(&path[..slash]).or_default().1.insert(&path[slash + 1..], edit);
+/// Reads `git merge-tree --stdin -z --no-messages` output: per merge, its status (`1` clean, `0`
+/// conflicts), the tree, the conflicted entries (`<mode> <object> <stage>\t<path>`), and an empty
+/// field.
+fn parse_outcomes(output: &[u8]) -> Result<Vec<Outcome>, String> {
+    let mut fields = output.split(|&byte| byte == 0);
+    let mut outcomes = Vec::new();
+    let odd = |what: &str| format!("git merge-tree's output is not as documented: {what}");
+    while let Some(status) = fields.next() {
+        if status.is_empty() && fields.clone().all(<[u8]>::is_empty) {
+            break;
+        }
+        let tree = fields.next().ok_or_else(|| odd("no tree"))?;
+        let tree =
+            std::str::from_utf8(tree).ok().and_then(|tree| Oid::from_str(tree).ok()).ok_or_else(|| odd("tree"))?;
+        let mut conflicts = std::collections::BTreeSet::new();
+        loop {
+            let entry = fields.next().ok_or_else(|| odd("unterminated conflicts"))?;
+            if entry.is_empty() {
+                break;
             }
+            let tab = entry.iter().position(|&byte| byte == b'\t').ok_or_else(|| odd("conflict entry"))?;
+            conflicts.insert(String::from_utf8_lossy(&entry[tab + 1..]).into_owned());
+        }
+        outcomes.push(match status {
+            b"1" if conflicts.is_empty() => Outcome::Clean(tree),
+            b"0" if !conflicts.is_empty() => Outcome::Conflicts(conflicts.into_iter().collect()),
+            b"0" => return Err("git reports a conflict without a conflicting path".into()),
+            _ => return Err(odd("status")),
+        });
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_tree_output_is_read_per_merge() {
+        let tree = "9253f22edac59e12dfb65c05d796900f5a602c2e";
+        let output = format!(
+            "0\0{tree}\0100644 55aff5f4f01607931bac10272f9d4b2d90de4e11 1\tdeps/print.h\0\
+             100644 d010a5613929a4eb44c57268cee48fe4b7e00e65 3\tdeps/print.h\0\
+             100644 d010a5613929a4eb44c57268cee48fe4b7e00e65 2\ta b.c\0\0\
+             1\0{tree}\0\0"
+        );
+        let tree = Oid::from_str(tree).unwrap();
+        assert_eq!(
+            parse_outcomes(output.as_bytes()).unwrap(),
+            [Outcome::Conflicts(vec!["a b.c".into(), "deps/print.h".into()]), Outcome::Clean(tree)]
+        );
+        assert_eq!(parse_outcomes(b"").unwrap(), []);
+    }
+
+    #[test]
+    fn odd_merge_tree_output_is_an_error_not_a_verdict() {
+        let tree = "9253f22edac59e12dfb65c05d796900f5a602c2e";
+        for output in [
+            format!("1\0{tree}"),
+            "1\0nothex\0\0".to_owned(),
+            format!("2\0{tree}\0\0"),
+            format!("0\0{tree}\0\0"),
+            format!("1\0{tree}\0100644 x 1\ta.txt\0\0"),
+            format!("0\0{tree}\0no tab\0\0"),
+        ] {
+            assert!(parse_outcomes(output.as_bytes()).is_err(), "{output:?}");
         }
     }
-    let mut builder = repo.treebuilder(tree)?;
-    for (name, (edit, below)) in by_name {
-        let mut entry = match edit {
-            Some(edit) => edit,
-            None => builder.get(name)?.map(|entry| (entry.id(), entry.filemode())),
-        };
-        if !below.is_empty() {
-            let subtree = entry.filter(|&entry| is_tree(entry)).map(|(id, _)| repo.find_tree(id)).transpose()?;
-            entry = edit_tree(repo, subtree.as_ref(), &below)?.map(|id| (id, TREE_MODE));
-        }
-        match entry {
-            Some((id, mode)) => {
-                builder.insert(name, id, mode)?;
-            }
-            None if builder.get(name)?.is_some() => builder.remove(name)?,
-            None => {}
-        }
+
+    #[test]
+    fn a_missing_or_old_git_is_refused() {
+        assert!(git_version(Path::new("/nonexistent/git")).unwrap_err().contains("cannot run"));
+        assert!(git_version(Path::new("true")).unwrap_err().contains("need git 2.45"));
+        assert_eq!(git_version(Path::new("git")), Ok(()));
     }
-    Ok(if builder.is_empty() { None } else { Some(builder.write()?) })
 }

@@ -2,17 +2,20 @@
 //! with their size, languages, modules, code churn and the familiarity of their author and
 //! reviewers with the files.
 //!
-//! Cost: a run analyses hundreds of bugs in a repository of 100k+ commits, so [`History::build`]
-//! walks the main branch once for every bug at a time, then indexes which commits touched the
-//! files of those bugs' patches with one restricted tree comparison per commit, on rayon (one
-//! `Repository` per chunk: it is not `Sync`). Each patch's metrics then come from that index.
+//! Cost: a run analyses hundreds of bugs in a repository of 100k to 1M commits, every 30 minutes,
+//! while the branch gains a few commits between runs. So the facts the metrics need of each commit
+//! (time, merge or not, author, reviewers, the bug its summary names, what a backout cites, the
+//! paths it changed) are kept in a commit index, saved between runs with the branch tip it
+//! reaches: a run reads only the commits since (all of them the first time, or after the branch
+//! was rewritten). The paths come from `git diff-tree` processes in parallel; each patch's own
+//! diff from libgit2 (one `Repository` per rayon chunk: it is not `Sync`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use git2::{Delta, Diff, ObjectType, Oid, Repository, Sort, Tree, TreeEntry};
+use git2::{Delta, Diff, Oid, Repository, Sort};
 use rayon::prelude::*;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -32,11 +35,17 @@ pub struct HistorySettings {
     /// The "recent" window of churn and familiarity, in days before the patch (84: three
     /// four-week release cycles).
     pub recent_days: i64,
-    /// Commits compared per rayon task when indexing the files.
+    /// Patches measured per rayon task.
     pub chunk_size: usize,
+    /// Where the commit index of the main branch is kept between runs (by default
+    /// `shipit-uplift-history` in the repository's git directory).
+    pub index_file: Option<PathBuf>,
     /// A mercurial → git mapping service for the landings cited in comments (see
     /// [`crate::landing::Mapper`]).
     pub mapper: Option<Url>,
+    /// product-details (`https://product-details.mozilla.org/1.0/`), for the release calendar of
+    /// `release_delta`; none by default (then no request has one).
+    pub product_details: Option<Url>,
 }
 
 impl HistorySettings {
@@ -48,7 +57,15 @@ impl HistorySettings {
 
 impl Default for HistorySettings {
     fn default() -> Self {
-        Self { commit_url: None, module_depth: 1, recent_days: 84, chunk_size: 2048, mapper: None }
+        Self {
+            commit_url: None,
+            module_depth: 1,
+            recent_days: 84,
+            chunk_size: 2048,
+            index_file: None,
+            mapper: None,
+            product_details: None,
+        }
     }
 }
 
@@ -104,21 +121,8 @@ pub struct History {
     patches: HashMap<i64, Vec<Patch>>,
     /// How many backout commits name each bug.
     backouts: HashMap<i64, usize>,
-}
-
-/// A commit of the walk, oldest first.
-struct Walked {
-    oid: Oid,
-    time: i64,
-    merge: bool,
-}
-
-/// Who wrote and reviewed a commit that touched an indexed file.
-struct Toucher {
-    index: usize,
-    time: i64,
-    author: String,
-    reviewers: Vec<String>,
+    /// Commits read from the repository by this build.
+    walked: usize,
 }
 
 /// Digits of a cited landing compared first (mercurial short hashes have 12).
@@ -133,9 +137,11 @@ static REVIEWERS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)(?:^|[\s,;(])r=([^\s;()]+)").expect("a valid regex"));
 
 impl History {
-    /// Walks `branch` of the repository at `path` once and computes the patches of the bugs of
-    /// `wanted` with their metrics. A bug's patches are the commits whose summary names it, and
-    /// the commits its landings cite (the bug's values: git ids, or prefixes of 12 at least).
+    /// Computes the patches of the bugs of `wanted` on `branch` of the repository at `path`, with
+    /// their metrics, from the [`CommitIndex`] of the branch (brought up to date first: only the
+    /// commits since the tip it was saved at are read). A bug's patches are the commits whose
+    /// summary names it, and the commits its landings cite (the bug's values: git ids, or
+    /// prefixes of 12 at least).
     pub fn build(
         path: &Path,
         branch: &str,
@@ -144,35 +150,42 @@ impl History {
     ) -> Result<Self, Error> {
         let started = std::time::Instant::now();
         let repository = open(path)?;
-        let walk = Walk::run(&repository, branch, wanted)?;
+        let index_file = settings.index_file.clone().unwrap_or_else(|| repository.commondir().join(INDEX_FILE));
+        let (index, walked) = CommitIndex::update(&repository, path, branch, &index_file)?;
         drop(repository);
-        let walked = started.elapsed();
+        let updated = started.elapsed();
 
-        let mut patches = walk.patches(path, settings.chunk_size)?;
-        let files: BTreeSet<String> = patches.iter().flat_map(|(_, patch)| patch.files.iter().cloned()).collect();
-        let index = FileIndex::build(path, &walk.commits, &files, settings.chunk_size)?;
+        let found = Found::search(&index, wanted);
+        let mut patches = found.patches(path, &index, settings.chunk_size)?;
+        let touchers = Touchers::build(&index, patches.iter().map(|(_, patch)| patch));
         let recent = settings.recent_days * 24 * 3600;
         patches.par_iter_mut().for_each(|(position, patch)| {
-            index.measure(*position, patch, recent);
+            touchers.measure(&index, *position, patch, recent);
             patch.metrics.modules = modules(&patch.files, settings.module_depth);
             patch.metrics.modules_num = patch.metrics.modules.len();
         });
 
         let mut by_bug: HashMap<i64, Vec<Patch>> = HashMap::new();
-        for ((_, patch), bug) in patches.into_iter().zip(walk.patch_bugs) {
+        for ((_, patch), bug) in patches.into_iter().zip(found.patch_bugs) {
             by_bug.entry(bug).or_default().push(patch);
         }
-        let mut commits: Vec<Oid> = walk.commits.iter().map(|commit| commit.oid).collect();
+        let mut commits: Vec<Oid> = index.commits.iter().map(|commit| commit.oid()).collect();
         commits.sort_unstable();
         tracing::info!(
             commits = commits.len(),
+            walked,
             bugs = by_bug.len(),
-            files = files.len(),
-            walk_ms = walked.as_millis() as u64,
+            update_ms = updated.as_millis() as u64,
             duration_ms = started.elapsed().as_millis() as u64,
             "history indexed"
         );
-        Ok(Self { commits, patches: by_bug, backouts: walk.backouts })
+        Ok(Self { commits, patches: by_bug, backouts: found.backouts, walked })
+    }
+
+    /// How many commits this build read from the repository (the others came from the saved
+    /// index).
+    pub fn walked(&self) -> usize {
+        self.walked
     }
 
     /// The bug's patches, oldest first: the order to graft them in.
@@ -200,18 +213,247 @@ impl History {
     }
 }
 
-/// The first pass: one walk of the main branch, oldest first.
-struct Walk {
-    commits: Vec<Walked>,
-    /// Positions in `commits` of the wanted bugs' patches, oldest first.
+/// The name of the saved [`CommitIndex`] in the repository's git directory, by default.
+const INDEX_FILE: &str = "shipit-uplift-history";
+
+/// What the metrics need of every commit of the main branch, oldest first (topological order),
+/// saved between runs with the tip it reaches, so that a run reads only the commits since.
+#[derive(Default, Deserialize, Serialize)]
+struct CommitIndex {
+    /// [`CommitIndex::FORMAT`] of the file.
+    format: u32,
+    /// The branch tip the index reaches (20 bytes), empty for none.
+    tip: Vec<u8>,
+    /// Author emails (lower case) and `r=` reviewers, by number.
+    people: Vec<String>,
+    /// Paths, by number.
+    paths: Vec<String>,
+    commits: Vec<IndexedCommit>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct IndexedCommit {
+    oid: [u8; 20],
+    time: i64,
+    merge: bool,
+    /// Numbers in [`CommitIndex::people`].
+    author: u32,
+    reviewers: Vec<u32>,
+    /// The bug its summary starts with.
+    bug: Option<i64>,
+    /// Set when it is a backout: the bugs and the commit ids its message names.
+    backout: Option<(Vec<i64>, Vec<String>)>,
+    /// The paths it changed against its parent (every path of a root commit; none for a merge),
+    /// numbers in [`CommitIndex::paths`].
+    paths: Vec<u32>,
+}
+
+impl IndexedCommit {
+    fn oid(&self) -> Oid {
+        Oid::from_bytes(&self.oid).expect("20 bytes")
+    }
+}
+
+/// The paths of many commits are listed by this many `git diff-tree` processes per worker.
+const DIFF_TREE_BATCHES_PER_WORKER: usize = 4;
+
+impl CommitIndex {
+    /// Bump when the saved shape changes: an index of another format is rebuilt.
+    const FORMAT: u32 = 1;
+
+    /// The index of `branch`, read from `file` and brought up to date (then saved there), with
+    /// how many commits were read from the repository. An index the tip does not descend from
+    /// (a rewritten branch), or one that cannot be read, is rebuilt.
+    fn update(repository: &Repository, path: &Path, branch: &str, file: &Path) -> Result<(Self, usize), Error> {
+        let tip = repository
+            .revparse_single(branch)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(Error::git(format!("cannot resolve {branch}")))?
+            .id();
+        let mut index = Self::load(file).unwrap_or_default();
+        let known = Oid::from_bytes(&index.tip).ok();
+        if known == Some(tip) {
+            return Ok((index, 0));
+        }
+        let descends = known.is_some_and(|known| repository.graph_descendant_of(tip, known).unwrap_or(false));
+        if !descends {
+            index = Self { format: Self::FORMAT, ..Self::default() };
+        }
+        let walked = index.walk(repository, path, tip, known.filter(|_| descends))?;
+        index.tip = tip.as_bytes().to_vec();
+        if let Err(error) = index.save(file) {
+            tracing::warn!(error = %error, file = %file.display(), "cannot save the history index");
+        }
+        Ok((index, walked))
+    }
+
+    fn load(file: &Path) -> Option<Self> {
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(error) => {
+                tracing::warn!(error = %error, file = %file.display(), "cannot read the history index: rebuilding it");
+                return None;
+            }
+        };
+        match postcard::from_bytes::<Self>(&bytes) {
+            Ok(index) if index.format == Self::FORMAT => Some(index),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(error = %error, file = %file.display(), "unreadable history index: rebuilding it");
+                None
+            }
+        }
+    }
+
+    /// Writes the index next to `file`, then renames it there: a crash leaves the old one.
+    fn save(&self, file: &Path) -> Result<(), Error> {
+        let failed = |source| Error::Io { context: format!("cannot write {}", file.display()), source };
+        let bytes = postcard::to_stdvec(self).map_err(|error| failed(std::io::Error::other(error.to_string())))?;
+        let directory = file.parent().unwrap_or(Path::new("."));
+        let mut temporary = tempfile::NamedTempFile::new_in(directory).map_err(failed)?;
+        std::io::Write::write_all(&mut temporary, &bytes).map_err(failed)?;
+        temporary.persist(file).map_err(|error| failed(error.error))?;
+        Ok(())
+    }
+
+    /// Appends the commits reachable from `tip` and not from `known`, oldest first; gives how many.
+    fn walk(&mut self, repository: &Repository, path: &Path, tip: Oid, known: Option<Oid>) -> Result<usize, Error> {
+        let mut revwalk = repository.revwalk().map_err(Error::git("revwalk"))?;
+        revwalk.push(tip).map_err(Error::git("revwalk"))?;
+        if let Some(known) = known {
+            revwalk.hide(known).map_err(Error::git("revwalk"))?;
+        }
+        revwalk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).map_err(Error::git("revwalk"))?;
+        let mut people: HashMap<String, u32> =
+            self.people.iter().enumerate().map(|(number, name)| (name.clone(), number as u32)).collect();
+        let mut person = |name: String, list: &mut Vec<String>| {
+            *people.entry(name).or_insert_with_key(|name| {
+                list.push(name.clone());
+                (list.len() - 1) as u32
+            })
+        };
+        let first = self.commits.len();
+        for oid in revwalk {
+            let oid = oid.map_err(Error::git("revwalk"))?;
+            let commit = repository.find_commit(oid).map_err(Error::git(format!("commit {oid}")))?;
+            let message = String::from_utf8_lossy(commit.message_bytes());
+            let summary = message.lines().next().unwrap_or_default();
+            let backout = BACKOUT.is_match(summary).then(|| {
+                let bugs: BTreeSet<i64> =
+                    BUG_ANYWHERE.captures_iter(&message).filter_map(|captures| captures[1].parse().ok()).collect();
+                let hashes = HASH.find_iter(&message).map(|hash| hash.as_str().to_owned()).collect();
+                (bugs.into_iter().collect(), hashes)
+            });
+            let author =
+                person(String::from_utf8_lossy(commit.author().email_bytes()).to_lowercase(), &mut self.people);
+            let reviewers = reviewers(summary).into_iter().map(|name| person(name, &mut self.people)).collect();
+            self.commits.push(IndexedCommit {
+                oid: oid.as_bytes().try_into().map_err(|_| Error::Config(format!("{oid} is not a SHA-1 id")))?,
+                time: commit.time().seconds(),
+                merge: commit.parent_count() > 1,
+                author,
+                reviewers,
+                bug: BUG.captures(summary).and_then(|captures| captures[1].parse().ok()),
+                backout,
+                paths: Vec::new(),
+            });
+        }
+        let walked = self.commits.len() - first;
+        self.list_paths(path, first)?;
+        Ok(walked)
+    }
+
+    /// Fills the paths of the commits from `first` on, with `git diff-tree` (in parallel
+    /// processes: libgit2 serialises its pack reads across threads behind one process-wide lock,
+    /// while each git process has its own).
+    fn list_paths(&mut self, path: &Path, first: usize) -> Result<(), Error> {
+        let positions: Vec<usize> = (first..self.commits.len()).filter(|&at| !self.commits[at].merge).collect();
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let batches = rayon::current_num_threads() * DIFF_TREE_BATCHES_PER_WORKER;
+        let size = positions.len().div_ceil(batches).max(1);
+        let commits = &self.commits;
+        let listed: Vec<Vec<Vec<Vec<u8>>>> = positions
+            .par_chunks(size)
+            .map(|batch| diff_tree(path, batch.iter().map(|&at| commits[at].oid())))
+            .collect::<Result<_, Error>>()?;
+        let mut numbers: HashMap<String, u32> =
+            self.paths.iter().enumerate().map(|(number, path)| (path.clone(), number as u32)).collect();
+        for (&at, paths) in positions.iter().zip(listed.into_iter().flatten()) {
+            let numbered = paths
+                .into_iter()
+                .map(|path| {
+                    let path = String::from_utf8_lossy(&path).into_owned();
+                    *numbers.entry(path).or_insert_with_key(|path| {
+                        self.paths.push(path.clone());
+                        (self.paths.len() - 1) as u32
+                    })
+                })
+                .collect();
+            self.commits[at].paths = numbered;
+        }
+        Ok(())
+    }
+}
+
+/// The paths each commit changed against its first parent (all of a root commit's), by
+/// `git diff-tree --stdin`: one list per commit, in order.
+fn diff_tree(path: &Path, commits: impl Iterator<Item = Oid>) -> Result<Vec<Vec<Vec<u8>>>, Error> {
+    let failed = |source| Error::Io { context: format!("git diff-tree in {}", path.display()), source };
+    let commits: Vec<String> = commits.map(|oid| oid.to_string()).collect();
+    let mut child = std::process::Command::new("git")
+        .arg("-C")
+        .arg(path)
+        .args(["diff-tree", "--stdin", "-r", "-z", "--name-only", "--always", "--root", "--no-renames"])
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(failed)?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let input: String = commits.iter().map(|commit| format!("{commit}\n")).collect();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+    let output = child.wait_with_output().map_err(failed)?;
+    writer.join().map_err(|_| Error::Panicked("git diff-tree's input".into()))?.map_err(failed)?;
+    if !output.status.success() {
+        return Err(failed(std::io::Error::other(format!("git diff-tree: {}", output.status))));
+    }
+    // `<commit>\0<path>\0<path>\0<commit>\0…`: each commit's id, then its paths.
+    let mut lists: Vec<Vec<Vec<u8>>> = Vec::with_capacity(commits.len());
+    for field in output.stdout.split(|&byte| byte == 0).filter(|field| !field.is_empty()) {
+        match commits.get(lists.len()) {
+            Some(next) if field == next.as_bytes() => lists.push(Vec::new()),
+            _ => match lists.last_mut() {
+                Some(paths) => paths.push(field.to_vec()),
+                None => return Err(failed(std::io::Error::other("git diff-tree: a path before any commit"))),
+            },
+        }
+    }
+    if lists.len() != commits.len() {
+        return Err(failed(std::io::Error::other(format!(
+            "git diff-tree listed {} commits of {}",
+            lists.len(),
+            commits.len()
+        ))));
+    }
+    Ok(lists)
+}
+
+/// The wanted bugs' patches and backouts, found in the index.
+struct Found {
+    /// Positions in the index of the wanted bugs' patches, oldest first.
     patch_positions: Vec<usize>,
     /// The bug of each of those.
     patch_bugs: Vec<i64>,
     backouts: HashMap<i64, usize>,
 }
 
-impl Walk {
-    fn run(repository: &Repository, branch: &str, wanted: &BTreeMap<i64, Vec<String>>) -> Result<Self, Error> {
+impl Found {
+    fn search(index: &CommitIndex, wanted: &BTreeMap<i64, Vec<String>>) -> Self {
         // Cited landings by their first 12 digits, so that each commit costs one lookup.
         let mut landed: HashMap<String, Vec<(String, i64)>> = HashMap::new();
         for (&bug, commits) in wanted {
@@ -220,62 +462,43 @@ impl Walk {
                 landed.entry(commit[..LANDING_PREFIX].to_owned()).or_default().push((commit, bug));
             }
         }
-        let tip = repository
-            .revparse_single(branch)
-            .and_then(|object| object.peel_to_commit())
-            .map_err(Error::git(format!("cannot resolve {branch}")))?;
-        let mut revwalk = repository.revwalk().map_err(Error::git("revwalk"))?;
-        revwalk.push(tip.id()).map_err(Error::git("revwalk"))?;
-        revwalk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).map_err(Error::git("revwalk"))?;
-
-        let mut commits = Vec::new();
         let mut candidates: Vec<(usize, i64)> = Vec::new();
-        let mut backed_out: Vec<String> = Vec::new();
+        let mut backed_out: Vec<&str> = Vec::new();
         let mut backouts: HashMap<i64, usize> = HashMap::new();
-        for oid in revwalk {
-            let oid = oid.map_err(Error::git("revwalk"))?;
-            let commit = repository.find_commit(oid).map_err(Error::git(format!("commit {oid}")))?;
-            let message = String::from_utf8_lossy(commit.message_bytes());
-            let summary = message.lines().next().unwrap_or_default();
-            let merge = commit.parent_count() > 1;
-            if BACKOUT.is_match(summary) {
-                backed_out.extend(HASH.find_iter(&message).map(|hash| hash.as_str().to_owned()));
-                let named: HashSet<i64> =
-                    BUG_ANYWHERE.captures_iter(&message).filter_map(|captures| captures[1].parse().ok()).collect();
-                for bug in named.into_iter().filter(|bug| wanted.contains_key(bug)) {
-                    *backouts.entry(bug).or_default() += 1;
+        for (position, commit) in index.commits.iter().enumerate() {
+            if let Some((bugs, hashes)) = &commit.backout {
+                backed_out.extend(hashes.iter().map(String::as_str));
+                for bug in bugs.iter().filter(|bug| wanted.contains_key(bug)) {
+                    *backouts.entry(*bug).or_default() += 1;
                 }
-            } else if !merge {
-                let named = BUG.captures(summary).and_then(|captures| captures[1].parse::<i64>().ok());
+            } else if !commit.merge {
                 // Most runs cite no landing: no commit id is formatted then.
                 let cited = || {
                     if landed.is_empty() {
                         return None;
                     }
-                    let id = oid.to_string();
+                    let id = commit.oid().to_string();
                     let cited = landed.get(&id[..LANDING_PREFIX])?;
                     cited.iter().find(|(commit, _)| id.starts_with(commit.as_str())).map(|&(_, bug)| bug)
                 };
-                if let Some(bug) = named.filter(|bug| wanted.contains_key(bug)).or_else(cited) {
-                    candidates.push((commits.len(), bug));
+                if let Some(bug) = commit.bug.filter(|bug| wanted.contains_key(bug)).or_else(cited) {
+                    candidates.push((position, bug));
                 }
             }
-            commits.push(Walked { oid, time: commit.time().seconds(), merge });
         }
-
         // Backouts cite the commits they revert by (abbreviated) id; ids that are not git ids of
         // a candidate (mercurial hashes in a mirror) match nothing.
-        let is_backed_out = |oid: &Oid| {
-            let id = oid.to_string();
-            backed_out.iter().any(|hash| id.starts_with(hash.as_str()))
+        let is_backed_out = |position: usize| {
+            let id = index.commits[position].oid().to_string();
+            backed_out.iter().any(|hash| id.starts_with(hash))
         };
         let (patch_positions, patch_bugs) =
-            candidates.into_iter().filter(|(position, _)| !is_backed_out(&commits[*position].oid)).unzip();
-        Ok(Self { commits, patch_positions, patch_bugs, backouts })
+            candidates.into_iter().filter(|&(position, _)| !is_backed_out(position)).unzip();
+        Self { patch_positions, patch_bugs, backouts }
     }
 
     /// The patches, with their diff metrics, computed on rayon; paired with their positions.
-    fn patches(&self, path: &Path, chunk_size: usize) -> Result<Vec<(usize, Patch)>, Error> {
+    fn patches(&self, path: &Path, index: &CommitIndex, chunk_size: usize) -> Result<Vec<(usize, Patch)>, Error> {
         let chunks: Vec<Vec<(usize, Patch)>> = self
             .patch_positions
             .par_chunks(chunk_size.max(1))
@@ -283,7 +506,7 @@ impl Walk {
                 let repository = open(path)?;
                 positions
                     .iter()
-                    .map(|&position| Ok((position, patch(&repository, self.commits[position].oid)?)))
+                    .map(|&position| Ok((position, patch(&repository, index.commits[position].oid())?)))
                     .collect()
             })
             .collect::<Result<_, Error>>()?;
@@ -350,86 +573,46 @@ fn line_stats(diff: &Diff<'_>, index: usize) -> Result<(usize, usize), Error> {
     })
 }
 
-/// The files of the run's patches and the commits of the main branch that touched them.
-struct FileIndex {
-    /// Per file (in the order of the set given to `build`), positions in `touchers`.
+/// Per file of the run's patches, the positions of the non-merge commits that touched it, oldest
+/// first.
+struct Touchers {
     files: HashMap<String, Vec<usize>>,
-    /// The non-merge commits touching an indexed file, oldest first.
-    touchers: Vec<Toucher>,
 }
 
-/// The indexed paths as a tree of names, to compare only the directories that lead to them.
-#[derive(Default)]
-struct PathTree {
-    children: HashMap<String, PathTree>,
-    file: Option<usize>,
-}
-
-impl FileIndex {
-    fn build(path: &Path, commits: &[Walked], files: &BTreeSet<String>, chunk_size: usize) -> Result<Self, Error> {
-        let names: Vec<&str> = files.iter().map(String::as_str).collect();
-        let mut root = PathTree::default();
-        for (id, file) in names.iter().enumerate() {
-            let node = file.split('/').fold(&mut root, |node, name| node.children.entry(name.to_owned()).or_default());
-            node.file = Some(id);
-        }
-        let chunks: Vec<Vec<(Toucher, Vec<usize>)>> = commits
-            .par_chunks(chunk_size.max(1))
-            .enumerate()
-            .map(|(chunk, commits)| {
-                let repository = open(path)?;
-                let mut found = Vec::new();
-                for (offset, walked) in commits.iter().enumerate() {
-                    if walked.merge || root.children.is_empty() {
-                        continue;
-                    }
-                    let commit =
-                        repository.find_commit(walked.oid).map_err(Error::git(format!("commit {}", walked.oid)))?;
-                    let tree = commit.tree().map_err(Error::git(format!("tree of {}", walked.oid)))?;
-                    let parent = commit.parent(0).ok().and_then(|parent| parent.tree().ok());
-                    let mut touched = Vec::new();
-                    compare(&repository, parent.as_ref(), Some(&tree), &root, &mut touched)?;
-                    if touched.is_empty() {
-                        continue;
-                    }
-                    let message = String::from_utf8_lossy(commit.message_bytes());
-                    let toucher = Toucher {
-                        index: chunk * chunk_size.max(1) + offset,
-                        time: walked.time,
-                        author: String::from_utf8_lossy(commit.author().email_bytes()).to_lowercase(),
-                        reviewers: reviewers(message.lines().next().unwrap_or_default()),
-                    };
-                    found.push((toucher, touched));
-                }
-                Ok(found)
-            })
-            .collect::<Result<_, Error>>()?;
-        let mut index = Self { files: HashMap::new(), touchers: Vec::new() };
-        for (toucher, touched) in chunks.into_iter().flatten() {
-            for file in touched {
-                index.files.entry(names[file].to_owned()).or_default().push(index.touchers.len());
+impl Touchers {
+    fn build<'a>(index: &CommitIndex, patches: impl Iterator<Item = &'a Patch>) -> Self {
+        let numbers: HashMap<&str, u32> =
+            index.paths.iter().enumerate().map(|(number, path)| (path.as_str(), number as u32)).collect();
+        let mut wanted: HashMap<u32, &str> = HashMap::new();
+        for file in patches.flat_map(|patch| &patch.files) {
+            if let Some(&number) = numbers.get(file.as_str()) {
+                wanted.insert(number, file);
             }
-            index.touchers.push(toucher);
         }
-        Ok(index)
+        let mut files: HashMap<String, Vec<usize>> = HashMap::new();
+        for (position, commit) in index.commits.iter().enumerate() {
+            for file in commit.paths.iter().filter_map(|number| wanted.get(number)) {
+                files.entry((*file).to_owned()).or_default().push(position);
+            }
+        }
+        Self { files }
     }
 
-    /// Fills the churn and familiarity metrics of the patch at walk position `position`.
-    fn measure(&self, position: usize, patch: &mut Patch, recent: i64) {
+    /// Fills the churn and familiarity metrics of the patch at index position `position`.
+    fn measure(&self, index: &CommitIndex, position: usize, patch: &mut Patch, recent: i64) {
         let earlier: BTreeSet<usize> = patch
             .files
             .iter()
             .filter_map(|file| self.files.get(file))
-            .flatten()
-            .copied()
-            .filter(|&toucher| self.touchers[toucher].index < position)
+            .flat_map(|positions| positions.iter().copied().take_while(|&toucher| toucher < position))
             .collect();
         let since = patch.time.timestamp() - recent;
         let metrics = &mut patch.metrics;
-        for toucher in earlier.iter().map(|&toucher| &self.touchers[toucher]) {
+        for toucher in earlier.iter().map(|&toucher| &index.commits[toucher]) {
             let is_recent = toucher.time >= since;
-            let by_author = toucher.author == patch.author_email;
-            let by_reviewer = toucher.reviewers.iter().any(|reviewer| patch.reviewers.contains(reviewer));
+            let by_author = index.people[toucher.author as usize] == patch.author_email;
+            let by_reviewer =
+                toucher.reviewers.iter().any(|&reviewer| patch.reviewers.contains(&index.people[reviewer as usize]));
             metrics.code_churn_overall += 1;
             metrics.code_churn_recent += usize::from(is_recent);
             metrics.developer_familiarity_overall += usize::from(by_author);
@@ -437,40 +620,6 @@ impl FileIndex {
             metrics.reviewer_familiarity_overall += usize::from(by_reviewer);
             metrics.reviewer_familiarity_recent += usize::from(by_reviewer && is_recent);
         }
-    }
-}
-
-/// Adds to `touched` the indexed files that differ between the two trees, descending only into
-/// the directories that lead to indexed files and differ.
-fn compare(
-    repository: &Repository,
-    old: Option<&Tree<'_>>,
-    new: Option<&Tree<'_>>,
-    node: &PathTree,
-    touched: &mut Vec<usize>,
-) -> Result<(), Error> {
-    for (name, child) in &node.children {
-        let old_entry = old.and_then(|tree| tree.get_name(name));
-        let new_entry = new.and_then(|tree| tree.get_name(name));
-        let (old_id, new_id) = (old_entry.as_ref().map(|entry| entry.id()), new_entry.as_ref().map(|entry| entry.id()));
-        if old_id == new_id {
-            continue;
-        }
-        if let Some(file) = child.file {
-            touched.push(file);
-        }
-        if !child.children.is_empty() {
-            let (old_tree, new_tree) = (subtree(repository, old_entry)?, subtree(repository, new_entry)?);
-            compare(repository, old_tree.as_ref(), new_tree.as_ref(), child, touched)?;
-        }
-    }
-    Ok(())
-}
-
-fn subtree<'r>(repository: &'r Repository, entry: Option<TreeEntry<'_>>) -> Result<Option<Tree<'r>>, Error> {
-    match entry.filter(|entry| entry.kind() == Some(ObjectType::Tree)) {
-        Some(entry) => repository.find_tree(entry.id()).map(Some).map_err(Error::git("tree")),
-        None => Ok(None),
     }
 }
 

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use git2::{Oid, Repository};
 use serde::Serialize;
 use shipit_shared::api_types::uplift::{GraftCommit, GraftStatus};
+use shipit_uplift::Error;
 use shipit_uplift::bot::UpliftBot;
 use shipit_uplift::graft::{self, GraftJob};
 
@@ -18,10 +19,12 @@ const GRAFT_EXIT_CODES: &str = "\
 Output: one line per commit and branch, in order. JSON lines are `{\"commit\", \"status\", \"tree\"
 (when merged or already_applied), \"conflicts\" (when failed)}`, plus \"branch\" (the --onto value)
 when several --onto are given. Status: merged, already_applied, failed, skipped (an earlier commit
-of the chain failed).
+of the chain failed), undecided (git could not say, with a \"reason\"; the rest of that chain is not
+printed). The merges are git's own (`git merge-tree`, git 2.45 or later on PATH).
 
 Exit status: 0 when every commit is merged or already applied, 1 when a graft failed, 2 on a usage
-or repository error (unknown revision, unreadable repository).";
+or repository error (unknown revision, unreadable repository), 3 when a graft was undecided (and
+none failed).";
 
 #[derive(Debug, Parser)]
 #[command(name = "uplift-bot", version, about = "Mozilla uplift bot")]
@@ -84,6 +87,16 @@ enum Format {
     Text,
 }
 
+/// The JSON line of a chain git could not decide.
+#[derive(Serialize)]
+struct Undecided<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: Option<&'a str>,
+    commit: &'a str,
+    status: &'static str,
+    reason: &'a str,
+}
+
 /// A line of the JSON output.
 #[derive(Serialize)]
 struct Line<'a> {
@@ -119,13 +132,25 @@ fn graft(args: &GraftArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|branch| Ok(GraftJob { onto: resolve(&repo, branch)?, commits: commits.clone() }))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let results = graft::graft_many(&args.repo, &jobs);
+    let results = graft::graft_many(&args.repo, &jobs)?;
 
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut failed = 0;
-    for (branch, result) in args.onto.iter().zip(results) {
-        let grafts = result.with_context(|| format!("cannot graft onto {branch}"))?;
-        let branch = (args.onto.len() > 1).then_some(branch.as_str());
+    let (mut failed, mut undecided) = (0, 0);
+    for (onto, result) in args.onto.iter().zip(results) {
+        let branch = (args.onto.len() > 1).then_some(onto.as_str());
+        let grafts = match result {
+            Err(Error::Undecided { commit, reason }) => {
+                undecided += 1;
+                let line = Undecided { branch, commit: &commit, status: "undecided", reason: &reason };
+                match args.format {
+                    Format::Json => serde_json::to_writer(&mut out, &line)?,
+                    Format::Text => write!(out, "{}{commit} undecided {reason}", prefix(branch))?,
+                }
+                writeln!(out)?;
+                continue;
+            }
+            result => result.with_context(|| format!("cannot graft onto {onto}"))?,
+        };
         for graft in &grafts {
             failed += usize::from(graft.status == GraftStatus::Failed);
             match args.format {
@@ -140,10 +165,20 @@ fn graft(args: &GraftArgs) -> anyhow::Result<ExitCode> {
         branches = args.onto.len(),
         commits = commits.len(),
         failed,
+        undecided,
         duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "grafted"
     );
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(match (failed, undecided) {
+        (0, 0) => ExitCode::SUCCESS,
+        (0, _) => ExitCode::from(3),
+        _ => ExitCode::from(1),
+    })
+}
+
+/// `branch ` when there are several, else nothing.
+fn prefix(branch: Option<&str>) -> String {
+    branch.map(|branch| format!("{branch} ")).unwrap_or_default()
 }
 
 fn resolve(repo: &Repository, spec: &str) -> anyhow::Result<Oid> {
@@ -153,7 +188,7 @@ fn resolve(repo: &Repository, spec: &str) -> anyhow::Result<Oid> {
 
 /// `[branch ]commit status [tree | conflicting paths]`.
 fn text_line(branch: Option<&str>, graft: &GraftCommit) -> String {
-    let mut line = branch.map(|branch| format!("{branch} ")).unwrap_or_default();
+    let mut line = prefix(branch);
     line.push_str(&format!("{} {}", graft.commit, graft.status.as_str()));
     if let Some(tree) = &graft.tree {
         line.push_str(&format!(" {tree}"));

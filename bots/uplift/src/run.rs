@@ -26,6 +26,7 @@ use crate::error::Error;
 use crate::graft::{self, GraftJob};
 use crate::history::History;
 use crate::landing::{self, Landings, Mapper, Repositories};
+use crate::release::ReleaseCalendar;
 use crate::report::{self, GraftFailure};
 
 /// What the operator asked of this run.
@@ -122,7 +123,8 @@ pub async fn run(context: &RunContext<'_>, options: &RunOptions) -> Result<RunSu
     let mut summary = RunSummary::default();
 
     let fetched = fetch_bugs(context, &searched, &mut summary).await;
-    let analysed = analyse_bugs(settings, fetched).await?;
+    let calendar = release_calendar(context).await;
+    let analysed = analyse_bugs(settings, fetched, calendar).await?;
     // Flags on attachments decide: a bug found by the search whose pending flags are all on
     // obsolete attachments, or on channels not configured, is not pending.
     let pending: Vec<Pending> = analysed.into_iter().filter(|bug| !bug.channels.is_empty()).collect();
@@ -265,8 +267,24 @@ struct Pending {
     data: BugData,
 }
 
+/// The release calendar from product-details when it is configured; empty (no `release_delta`)
+/// without it, or when product-details keeps failing: the analyses go on without it.
+async fn release_calendar(context: &RunContext<'_>) -> ReleaseCalendar {
+    let Some(url) = &context.settings.history.product_details else {
+        return ReleaseCalendar::default();
+    };
+    ReleaseCalendar::fetch(context.http, url).await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "no release calendar: the analyses have no release_delta");
+        ReleaseCalendar::default()
+    })
+}
+
 /// Walks the history once for all the bugs, then analyses each, on the blocking pool.
-async fn analyse_bugs(settings: &Settings, fetched: Vec<Fetched>) -> Result<Vec<Pending>, Error> {
+async fn analyse_bugs(
+    settings: &Settings,
+    fetched: Vec<Fetched>,
+    calendar: ReleaseCalendar,
+) -> Result<Vec<Pending>, Error> {
     let settings = settings.clone();
     blocking("the analysis", move || {
         let wanted: BTreeMap<i64, Vec<String>> = fetched
@@ -281,7 +299,7 @@ async fn analyse_bugs(settings: &Settings, fetched: Vec<Fetched>) -> Result<Vec<
         let analysed = fetched
             .into_par_iter()
             .map(|Fetched { data, landings }| {
-                let analysis = analysis::analyze(&data, &landings, &history, &settings.history);
+                let analysis = analysis::analyze(&data, &landings, &history, &settings.history, &calendar);
                 let channels = analysis
                     .pending_channels()
                     .into_iter()
@@ -391,7 +409,7 @@ async fn graft_bugs(
         planned.iter().map(|plan| GraftJob { onto: plan.tip, commits: plan.commits.clone() }).collect();
     let path = settings.repository.path.clone();
     let started = std::time::Instant::now();
-    let results = blocking("the grafts", move || graft::graft_many(&path, &jobs)).await?;
+    let results = blocking("the grafts", move || graft::graft_many(&path, &jobs)).await??;
     tracing::info!(grafts = planned.len(), duration_ms = started.elapsed().as_millis() as u64, "grafts done");
 
     for (plan, result) in planned.iter().zip(results) {

@@ -1,6 +1,6 @@
 //! The first run a new user sees: `scripts/sample.sh` runs the real bot binaries on the sample
-//! inputs against an API, which then holds a succeeded run of each and data on every read route;
-//! a second load adds nothing.
+//! inputs against an API, which then holds a succeeded run of each, the Pulse event that started
+//! the coverage run, and data on every read route; a second load adds nothing.
 
 use std::process::Command;
 
@@ -40,21 +40,35 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
     tokio::task::block_in_place(|| load(app_ref, &token_ref, &work_path));
 
     let runs = get(&app, "/runs").await;
-    let mut seen: Vec<(String, String)> = runs["runs"]
+    let mut seen: Vec<(String, String, String)> = runs["runs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|run| {
-            assert_eq!(run["parameters"]["SAMPLE"], "recorded upstream answers", "{run}");
-            (run["bot"].as_str().unwrap().to_owned(), run["status"].as_str().unwrap().to_owned())
+            let bot = run["bot"].as_str().unwrap().to_owned();
+            if bot == "coverage" {
+                assert_eq!(run["parameters"]["REPOSITORY"], "mozilla-central", "the Pulse event's parameters: {run}");
+            } else {
+                assert_eq!(run["parameters"]["SAMPLE"], "recorded upstream answers", "{run}");
+            }
+            (bot, run["trigger"].as_str().unwrap().to_owned(), run["status"].as_str().unwrap().to_owned())
         })
         .collect();
     seen.sort();
-    let expected: Vec<(String, String)> = ["coverage", "static-analysis", "uplift"]
-        .iter()
-        .map(|bot| ((*bot).to_owned(), "succeeded".to_owned()))
-        .collect();
-    assert_eq!(seen, expected);
+    let expected: Vec<(String, String, String)> =
+        [("coverage", "pulse"), ("pulse-listener", "manual"), ("static-analysis", "manual"), ("uplift", "manual")]
+            .iter()
+            .map(|(bot, trigger)| ((*bot).to_owned(), (*trigger).to_owned(), "succeeded".to_owned()))
+            .collect();
+    assert_eq!(seen, expected, "{runs}");
+    let listener = runs["runs"].as_array().unwrap().iter().find(|run| run["bot"] == "pulse-listener").unwrap();
+    let counts = &listener["counts"];
+    assert_eq!((counts["messages"].as_u64(), counts["triggered"].as_u64()), (Some(3), Some(1)), "{listener}");
+    assert_eq!((counts["duplicate"].as_u64(), counts["unbound"].as_u64()), (Some(1), Some(1)), "{listener}");
+    assert_eq!(counts["runs_succeeded"].as_u64(), Some(1), "{listener}");
+    let event = get(&app, "/events/code-coverage/aPt9FbIdQwmhwDIPDYLuaw").await;
+    let coverage = runs["runs"].as_array().unwrap().iter().find(|run| run["bot"] == "coverage").unwrap();
+    assert_eq!((&event["handled"], &event["run_id"]), (&Value::Bool(true), &coverage["id"]), "{event}");
 
     let latest = get(&app, "/coverage/latest?repository=mozilla-central").await;
     assert_eq!(latest[0]["revision"], "b2a9a4bb5c94de179ae7a3f52fde58c0e2897498", "{latest}");
@@ -86,5 +100,5 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
     tokio::task::block_in_place(|| load(&app, &token, work.path()));
 
     let again = get(&app, "/runs").await;
-    assert_eq!(again["runs"].as_array().unwrap().len(), 3, "a second load adds nothing");
+    assert_eq!(again["runs"].as_array().unwrap().len(), 4, "a second load adds nothing");
 }

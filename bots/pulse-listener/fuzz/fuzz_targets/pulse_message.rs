@@ -1,6 +1,7 @@
 //! Fuzzes the parsing of Pulse message bodies by each of the three rules: whatever the bytes
 //! (the first one picks the rule, the rest is the body), a message is a candidate, nothing to do,
-//! or an error, never a panic.
+//! or an error, never a panic. The body's first line is also tried as a routing key against the
+//! rule's bindings (AMQP topic matching; the broker caps keys at 255 bytes).
 #![no_main]
 
 use std::sync::LazyLock;
@@ -38,7 +39,7 @@ static RULES: LazyLock<Vec<(Rule, &'static str)>> = LazyLock::new(|| {
                 "routing_keys": ["route.project.relman.codereview.v1.try_ending"],
                 "route": "project.relman.codereview.v1.try_ending"
             }),
-            "primary.task.run.worker.route.project.relman.codereview.v1.try_ending",
+            "route.project.relman.codereview.v1.try_ending",
         ),
     ]
 });
@@ -47,4 +48,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else { return };
     let (rule, routing_key) = &RULES[usize::from(selector) % RULES.len()];
     let _outcome = rule.parse(&rule.config.exchange, routing_key, body);
+    let first_line = body.split(|&byte| byte == b'\n').next().unwrap_or_default();
+    let key = String::from_utf8_lossy(&first_line[..first_line.len().min(255)]);
+    let _bound = rule.binds(&rule.config.exchange, &key);
 });

@@ -49,7 +49,7 @@ async fn unreadable_messages_are_dead_lettered_and_the_listener_carries_on() {
     harness.publish(&harness.push_exchange(), "mozilla-central", bad_head.as_bytes()).await;
     // Straight into the queue through the default exchange: no rule handles that exchange.
     let queue = config.broker.queue_name(&static_analysis);
-    harness.publish("", &queue, &try_ending("VW5yb3V0YWJsZTAwMDAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "D1")).await;
+    harness.publish("", &queue, &try_ending("VW5yb3V0YWJsZTAwMDAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "PHID-DIFF-d1")).await;
     // A trigger refused for good.
     let pushlog_url =
         format!("{}/mozilla-central/json-pushes?version=2&full=1&startID=4&endID=5", harness.taskcluster.uri());
@@ -65,7 +65,7 @@ async fn unreadable_messages_are_dead_lettered_and_the_listener_carries_on() {
         .publish(
             &harness.completed_exchange(),
             &routed,
-            &try_ending("R29vZFRhc2swMDAwMDAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "D2"),
+            &try_ending("R29vZFRhc2swMDAwMDAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "PHID-DIFF-d2"),
         )
         .await;
 
@@ -117,7 +117,7 @@ async fn a_transient_trigger_failure_requeues_until_the_trigger_succeeds() {
         .publish(
             &harness.completed_exchange(),
             &format!("route.{ROUTE}"),
-            &try_ending("UmV0cnlUYXNrMDAwMDAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "D3"),
+            &try_ending("UmV0cnlUYXNrMDAwMDAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "PHID-DIFF-d3"),
         )
         .await;
 
@@ -175,7 +175,7 @@ async fn a_restarted_listener_does_not_trigger_handled_events_again() {
     let coverage = harness.rule_name("coverage");
     let static_analysis = harness.rule_name("static-analysis");
     let routed = format!("route.{ROUTE}");
-    let completed = try_ending("RHVwbGljYXRlVGFzazAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "D4");
+    let completed = try_ending("RHVwbGljYXRlVGFzazAwMA", "R3JvdXAwMDAwMDAwMDAwMA", "PHID-DIFF-d4");
 
     let first = harness.start(config.clone()).await;
     harness.publish(&harness.coverage_exchange(), &group_key(group), &group_resolved(group)).await;

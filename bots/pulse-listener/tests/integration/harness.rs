@@ -117,6 +117,7 @@ impl Harness {
             taskcluster: TaskclusterSettings::default(),
             api: Default::default(),
             listen: None,
+            local_runner: None,
             delivery: DeliveryConfig { requeue_initial_ms: 50, requeue_max_ms: 200, max_attempts: 10 },
             rules: vec![
                 RuleConfig {
@@ -144,11 +145,7 @@ impl Harness {
                     bot: "static-analysis".to_owned(),
                     exchange: self.completed_exchange(),
                     routing_keys: vec![format!("route.{ROUTE}")],
-                    kind: RuleKind::StaticAnalysis {
-                        route: ROUTE.to_owned(),
-                        diff_tag: "phabricator-diff".to_owned(),
-                        revision_tag: "revision".to_owned(),
-                    },
+                    kind: RuleKind::StaticAnalysis { route: ROUTE.to_owned(), diff_tag: "phabricator-diff".to_owned() },
                 },
             ],
         }
@@ -276,16 +273,29 @@ impl Harness {
     }
 
     /// Hook triggers Taskcluster received for `bot`.
+    /// The trigger payloads the hook of `bot` received, each checked against the hook's
+    /// `triggerSchema` (`hooks/<bot>.json`, when the bot has one) as the Hooks service checks it.
     pub(crate) async fn hook_calls(&self, bot: &str) -> Vec<serde_json::Value> {
         let path = format!("/api/hooks/v1/hooks/project-relman/shipit-{bot}/trigger");
-        self.taskcluster
+        let calls: Vec<serde_json::Value> = self
+            .taskcluster
             .received_requests()
             .await
             .unwrap_or_default()
             .into_iter()
             .filter(|request| request.url.path() == path)
             .map(|request| serde_json::from_slice(&request.body).unwrap())
-            .collect()
+            .collect();
+        let hook = format!("{}/../../hooks/{bot}.json", env!("CARGO_MANIFEST_DIR"));
+        if let Ok(definition) = std::fs::read(&hook) {
+            let definition: serde_json::Value = serde_json::from_slice(&definition).unwrap();
+            let schema = jsonschema::validator_for(&definition["triggerSchema"]).unwrap();
+            for call in &calls {
+                let errors: Vec<String> = schema.iter_errors(call).map(|error| error.to_string()).collect();
+                assert!(errors.is_empty(), "hooks/{bot}.json refuses the trigger {call}: {errors:?}");
+            }
+        }
+        calls
     }
 }
 

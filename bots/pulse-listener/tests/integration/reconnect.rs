@@ -24,11 +24,16 @@ async fn mount_slow_hook(harness: &Harness) {
         .await;
 }
 
-/// How many times each try task triggered the hook.
+/// The diff of each try task: a PHID made of its id.
+fn diff_of(task: &str) -> String {
+    format!("PHID-DIFF-{}", task.replace(['-', '_'], ""))
+}
+
+/// How many times each try task's diff triggered the hook.
 async fn triggers_per_task(harness: &Harness) -> BTreeMap<String, usize> {
     let mut per_task = BTreeMap::new();
     for call in harness.hook_calls("static-analysis").await {
-        *per_task.entry(call["parameters"]["TRY_TASK_ID"].as_str().unwrap().to_owned()).or_default() += 1;
+        *per_task.entry(call["parameters"]["PHABRICATOR_DIFF"].as_str().unwrap().to_owned()).or_default() += 1;
     }
     per_task
 }
@@ -36,7 +41,13 @@ async fn triggers_per_task(harness: &Harness) -> BTreeMap<String, usize> {
 /// Publishes a `task-completed` message for each try task.
 async fn publish_completed(harness: &Harness, routed: &str, tasks: impl Iterator<Item = String>) {
     for task in tasks {
-        harness.publish(&harness.completed_exchange(), routed, &try_ending(&task, "R3JvdXAwMDAwMDAwMDAwMA", "D")).await;
+        harness
+            .publish(
+                &harness.completed_exchange(),
+                routed,
+                &try_ending(&task, "R3JvdXAwMDAwMDAwMDAwMA", &diff_of(&task)),
+            )
+            .await;
     }
 }
 
@@ -143,7 +154,7 @@ async fn a_broker_restart_loses_nothing() {
                 harness.completed_exchange().as_str().into(),
                 routed.as_str().into(),
                 lapin::options::BasicPublishOptions::default(),
-                &try_ending(&task(n), "R3JvdXAwMDAwMDAwMDAwMA", "D"),
+                &try_ending(&task(n), "R3JvdXAwMDAwMDAwMDAwMA", &diff_of(&task(n))),
                 lapin::BasicProperties::default().with_delivery_mode(2),
             )
             .await

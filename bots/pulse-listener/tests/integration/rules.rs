@@ -54,7 +54,7 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
         .and(path("/api/hooks/v1/hooks/project-relman/shipit-coverage/trigger"))
         .and(header_regex("authorization", "^Hawk id=\"project/relman/shipit\""))
         .and(body_partial_json(
-            json!({"parameters": {"REPOSITORY": CENTRAL, "REVISION": "ec3dd3ee2ae4b3a63529a912816a110e925eb2d0"}}),
+            json!({"parameters": {"REPOSITORY": "mozilla-central", "REVISION": "ec3dd3ee2ae4b3a63529a912816a110e925eb2d0"}}),
         ))
         .respond_with(ResponseTemplate::new(200).set_body_json(hook_answer("Q292ZXJhZ2VUYXNrMDAwMA")))
         .expect(1)
@@ -86,7 +86,7 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
         .await;
     Mock::given(method("POST"))
         .and(path("/api/hooks/v1/hooks/project-relman/shipit-risk/trigger"))
-        .and(body_partial_json(json!({"parameters": {"REPOSITORY": CENTRAL, "REVISIONS": cpp_head}})))
+        .and(body_partial_json(json!({"parameters": {"REPOSITORY": "mozilla-central", "REVISIONS": cpp_head}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(hook_answer("UmlzazAwMDAwMDAwMDAwMA")))
         .expect(1)
         .mount(tc)
@@ -95,10 +95,7 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
     // Static analysis: the try-ending task of a code-review push.
     Mock::given(method("POST"))
         .and(path("/api/hooks/v1/hooks/project-relman/shipit-static-analysis/trigger"))
-        .and(body_partial_json(json!({"parameters": {
-            "TRY_TASK_ID": "VHJ5RW5kaW5nVGFzazAwMA", "TRY_TASK_GROUP_ID": "VHJ5R3JvdXAwMDAwMDAwMA",
-            "TRY_RUN_ID": "0", "DIFF_ID": "PHID-DIFF-3wwyr5dw4ozxdotzdkbb",
-        }})))
+        .and(body_partial_json(json!({"parameters": {"PHABRICATOR_DIFF": "PHID-DIFF-3wwyr5dw4ozxdotzdkbb"}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(hook_answer("U3RhdGljMDAwMDAwMDAwMA")))
         .expect(1)
         .mount(tc)
@@ -155,6 +152,7 @@ async fn each_rule_triggers_its_hook_and_nothing_else_triggers() {
     assert_eq!(stats.get(TRIGGERED, &static_analysis), 1);
     assert_eq!(harness.hook_calls("coverage").await.len(), 1);
     assert_eq!(harness.hook_calls("risk").await.len(), 1);
+    assert_eq!(harness.hook_calls("static-analysis").await.len(), 1);
 
     // Each trigger opened a run in the API, with the pulse trigger and its parameters, and the
     // hook got the run's id.

@@ -255,3 +255,24 @@ fn a_patch_that_does_not_apply_is_a_clear_error() {
     let error = analyze(repo.path(), "no-such-rev", Head::Rev(&head), &only(&["flake8"]), &Options::default());
     assert!(error.unwrap_err().to_string().contains("no commit `no-such-rev`"));
 }
+
+#[test]
+fn a_patch_naming_a_path_outside_the_tree_is_refused() {
+    let repo = TestRepo::new();
+    let base = repo.commit(&[("a.py", PY_BASE)]);
+    let adding = |target: &str| {
+        format!(
+            "diff --git a/{target} b/{target}\nnew file mode 100644\n--- /dev/null\n+++ b/{target}\n@@ -0,0 +1 @@\n+x = 1\n"
+        )
+    };
+    for target in ["../outside.py", "sub/../../outside.py", ".git/hooks/post-checkout"] {
+        let patch = adding(target);
+        let error = analyze(repo.path(), &base, Head::Patch(patch.as_bytes()), &only(&["flake8"]), &Options::default());
+        assert!(matches!(error, Err(Error::PatchDoesNotApply { .. })), "{target}: {error:?}");
+    }
+    assert!(!repo.path().parent().unwrap().join("outside.py").exists());
+    // An absolute path names a file of the tree, as `git apply` reads it.
+    let patch = adding("/etc/inside.py");
+    let analysis = analyze(repo.path(), &base, Head::Patch(patch.as_bytes()), &only(&["flake8"]), &Options::default());
+    assert_eq!(analysis.unwrap().files, ["etc/inside.py"]);
+}

@@ -17,6 +17,7 @@ use shipit_shared::http::{RetryPolicy, UpstreamClient};
 use shipit_static_analysis::analyzers::AnalyzerOverrides;
 use shipit_static_analysis::bot::{self, CheckRequest, Source, StaticAnalysisBot};
 use shipit_static_analysis::config::Settings;
+use shipit_static_analysis::phabricator::DiffReference;
 use shipit_static_analysis::report::Format;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -52,7 +53,9 @@ impl Respond for Conduit {
         }
         let body: Value = match method.as_str() {
             "differential.diff.search" => {
-                assert_eq!(form["constraints[ids][0]"], "42");
+                let by_id = form.get("constraints[ids][0]").is_some_and(|id| id == "42");
+                let by_phid = form.get("constraints[phids][0]").is_some_and(|phid| phid == "PHID-DIFF-testABcd12");
+                assert!(by_id || by_phid, "diff 42 is asked by id or PHID: {form:?}");
                 serde_json::from_str(&fixture("phabricator_diff_search.json")).unwrap()
             }
             "differential.revision.search" => {
@@ -138,7 +141,7 @@ fn request(repo: &TestRepo, base: &str) -> CheckRequest {
     CheckRequest {
         repository: repo.path().to_owned(),
         base: Some(base.to_owned()),
-        source: Source::Phabricator(42),
+        source: Source::Phabricator(DiffReference::Id(42)),
         before_after: false,
         jobs: None,
         comment: true,
@@ -209,7 +212,12 @@ async fn the_bot_records_its_run_and_writes_its_report() {
     let token = app.token(&["project:shipit:runs/manage", "project:shipit:static-analysis/manage"]).await;
     let work = tempfile::tempdir().unwrap();
     let output = work.path().join("report.json");
-    let bot = StaticAnalysisBot { request: request(&repo, &base), format: Format::Json, output: Some(output.clone()) };
+    // The code-review workflow's try tasks name the diff by its PHID.
+    let request = CheckRequest {
+        source: Source::Phabricator(DiffReference::Phid("PHID-DIFF-testABcd12".into())),
+        ..request(&repo, &base)
+    };
+    let bot = StaticAnalysisBot { request, format: Format::Json, output: Some(output.clone()) };
 
     let exit = execute(bot, Some(&config_file(work.path(), &server, &app, &token)), None).await;
 
@@ -221,7 +229,10 @@ async fn the_bot_records_its_run_and_writes_its_report() {
     let statuses: Vec<(&str, &str)> = runs.runs.iter().map(|run| (run.status.as_str(), run.trigger.as_str())).collect();
     assert_eq!(statuses, [("succeeded", "pulse")]);
     assert_eq!(runs.runs[0].counts["publishable"], 1);
-    assert_eq!(runs.runs[0].parameters["phabricator_diff"], 42);
+    assert_eq!(runs.runs[0].parameters["phabricator_diff"], "PHID-DIFF-testABcd12");
+    let issues: DiffIssues =
+        app.client.get(app.url("/static-analysis/diffs/42/issues")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(issues.revision_id, 51, "the issues are recorded under the diff's id");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,6 +26,7 @@ use shipit_uplift::bugzilla::{Bugzilla, BugzillaSettings};
 use shipit_uplift::form;
 use shipit_uplift::history::{self, History, HistorySettings};
 use shipit_uplift::landing::{self, Repositories};
+use shipit_uplift::release::ReleaseCalendar;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -60,7 +61,7 @@ async fn analyze(id: i64) -> Analysis {
 async fn analyze_on(server: &MockServer, id: i64) -> Analysis {
     let data = client(server, Duration::from_secs(5)).bug_data(id).await.unwrap();
     let landings = landing::find(&data.comments, &Repositories::default());
-    analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default())
+    analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default(), &ReleaseCalendar::default())
 }
 
 fn roles(analysis: &Analysis, email: &str) -> Vec<String> {
@@ -535,6 +536,40 @@ fn history_finds_each_bug_patches_without_backouts_and_measures_them() {
 }
 
 #[test]
+fn the_history_index_is_kept_and_a_run_reads_only_the_commits_since() {
+    let repo = TestRepo::new();
+    repo.commit(0, "alice@example.com", "Import", &[("dom/a.cpp", "1\n")]);
+    let start = repo.commit(1, "bob@example.com", "Bug 100 - Fix a. r=carol", &[("dom/a.cpp", "1\n2\n")]);
+    let first = repo.build(&[100, 101]);
+    assert_eq!(first.walked(), 2, "the first run reads every commit");
+    let again = repo.build(&[100, 101]);
+    assert_eq!(again.walked(), 0, "nothing new: nothing read");
+    assert_eq!(again.patches(100), first.patches(100));
+
+    repo.commit(2, "bob@example.com", "Bug 101 - Fix a again. r=carol", &[("dom/a.cpp", "1\n2\n3\n")]);
+    let next = repo.build(&[100, 101]);
+    assert_eq!(next.walked(), 1, "only the new commit is read");
+    let metrics = &next.patches(101)[0].metrics;
+    assert_eq!((metrics.code_churn_overall, metrics.developer_familiarity_overall), (2, 1));
+    assert_eq!(metrics.reviewer_familiarity_overall, 1);
+
+    let index = repo.dir.path().join(".git/shipit-uplift-history");
+    std::fs::write(&index, b"not an index").unwrap();
+    let rebuilt = repo.build(&[100, 101]);
+    assert_eq!(rebuilt.walked(), 3, "an unreadable index is rebuilt");
+    assert_eq!(rebuilt.patches(101), next.patches(101));
+
+    // A rewritten branch: the saved tip is no longer an ancestor.
+    let start = repo.repo.find_commit(git2::Oid::from_str(&start).unwrap()).unwrap();
+    repo.repo.reset(start.as_object(), git2::ResetType::Soft, None).unwrap();
+    repo.commit(3, "dave@example.com", "Bug 101 - Another fix. r=erin", &[("dom/b.cpp", "b\n")]);
+    let rewritten = repo.build(&[100, 101]);
+    assert_eq!(rewritten.walked(), 3, "a rewritten branch is read again");
+    assert_eq!(rewritten.patches(101).len(), 1);
+    assert_eq!(rewritten.patches(101)[0].files, ["dom/b.cpp"]);
+}
+
+#[test]
 fn reviewers_tests_and_languages_are_recognised() {
     assert_eq!(history::reviewers("Bug 1 - Fix. r=jandem,iain!"), ["iain", "jandem"]);
     assert_eq!(history::reviewers("Bug 1 - Fix r=a r=b DONTBUILD"), ["a", "b"]);
@@ -566,8 +601,23 @@ async fn landings_are_mapped_through_the_mapper_or_the_history() {
     serve_bug(&bugzilla, 1900001).await;
     let data = client(&bugzilla, Duration::from_secs(5)).bug_data(1900001).await.unwrap();
 
-    let mut landings = landing::find(&data.comments, &Repositories::default()).landings;
+    let found = landing::find(&data.comments, &Repositories::default());
+    let unmapped = |landings: &landing::Landings| {
+        analysis::analyze(
+            &data,
+            landings,
+            &History::default(),
+            &HistorySettings::default(),
+            &ReleaseCalendar::default(),
+        )
+        .unmapped_landings
+    };
+    assert_eq!(unmapped(&found).len(), 3, "without a mapper, only the GitHub landing (a git id) is mapped");
+    let mut landings = found.landings;
     mapper.resolve(&mut landings).await.unwrap();
+    let mapped = landing::Landings { landings: landings.clone(), ignored: Vec::new() };
+    let beta = landings.iter().find(|landing| landing.repository == "releases/mozilla-beta").unwrap();
+    assert_eq!(unmapped(&mapped), [format!("releases/mozilla-beta@{}", beta.revision)], "the analysis says which");
 
     let found: Vec<_> = landings
         .iter()
@@ -585,6 +635,45 @@ async fn landings_are_mapped_through_the_mapper_or_the_history() {
 }
 
 #[tokio::test]
+async fn release_delta_runs_from_the_first_nightly_landing_to_the_day_the_channel_ships() {
+    let server = MockServer::start().await;
+    let product_details = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/uplift/product-details");
+    for name in ["firefox_history_major_releases.json", "firefox_versions.json"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/1.0/{name}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(std::fs::read(product_details.join(name)).unwrap(), "application/json"),
+            )
+            .mount(&server)
+            .await;
+    }
+    let http = UpstreamClient::new(Duration::from_secs(5), RetryPolicy::default()).unwrap();
+    let calendar = ReleaseCalendar::fetch(&http, &format!("{}/1.0/", server.uri()).parse().unwrap()).await.unwrap();
+    let bugzilla = MockServer::start().await;
+    serve_bug(&bugzilla, 1900001).await;
+    let data = client(&bugzilla, Duration::from_secs(5)).bug_data(1900001).await.unwrap();
+    let landings = landing::find(&data.comments, &Repositories::default());
+
+    let analysis = analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default(), &calendar);
+
+    let landed = analysis.landings["nightly"][0].time.unwrap();
+    let day = |day: &str| format!("{day}T00:00:00Z").parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let delta = |channel: &str| analysis.requests[channel].release_delta;
+    assert_eq!(delta("beta"), Some((day("2025-06-24") - landed).num_seconds()), "beta's 140 ships next");
+    assert_eq!(delta("release"), Some((day("2025-05-27") - landed).num_seconds()), "139 shipped");
+    assert_eq!(delta("esr140"), delta("beta"), "ESR 140 is beta's version");
+    let without = analysis::analyze(
+        &data,
+        &landings,
+        &History::default(),
+        &HistorySettings::default(),
+        &ReleaseCalendar::default(),
+    );
+    assert!(without.requests.values().all(|request| request.release_delta.is_none()));
+}
+
+#[tokio::test]
 async fn the_analysis_lists_the_bug_patches_in_graft_order() {
     let repo = TestRepo::new();
     repo.commit(0, "dev@example.com", "Import", &[("dom/a.cpp", "a\n")]);
@@ -598,7 +687,7 @@ async fn the_analysis_lists_the_bug_patches_in_graft_order() {
         HistorySettings { commit_url: Some("https://example.com/{commit}".to_owned()), ..Default::default() };
 
     let landings = landing::find(&data.comments, &Repositories::default());
-    let analysis = analysis::analyze(&data, &landings, &history, &settings);
+    let analysis = analysis::analyze(&data, &landings, &history, &settings, &ReleaseCalendar::default());
 
     assert_eq!(analysis.commits, [first.clone(), second]);
     let patch = &analysis.patches[&first];
@@ -799,7 +888,13 @@ async fn links_to_other_repositories_are_listed_as_ignored_not_taken_as_landings
     let firefox = Repositories::new(["https://github.com/mozilla-firefox/firefox.git"]);
 
     let landings = landing::find(&data.comments, &firefox);
-    let analysis = analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default());
+    let analysis = analysis::analyze(
+        &data,
+        &landings,
+        &History::default(),
+        &HistorySettings::default(),
+        &ReleaseCalendar::default(),
+    );
 
     let cited = |channel: &str| -> Vec<String> {
         analysis.landings[channel]

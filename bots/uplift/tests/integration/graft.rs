@@ -1,6 +1,6 @@
-//! Parity tests of the in-memory graft against `git cherry-pick` (the git CLI): same verdict
-//! (clean, conflict, empty), same tree, same conflicting paths, and the repository left exactly as
-//! it was (every file under it, `.git` included, byte for byte).
+//! Parity tests of the in-memory graft against `git cherry-pick` (the git CLI, default settings):
+//! same verdict (clean, conflict, empty), same tree, same conflicting paths, and the repository
+//! left exactly as it was (every file under it, `.git` included, byte for byte).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
@@ -128,27 +128,39 @@ fn cherry_pick(repo: &Path, branch: &str, commits: &[&str]) -> Vec<GraftCommit> 
 
 /// [`cherry_pick`] with git configuration (`name=value`).
 fn cherry_pick_with(repo: &Path, branch: &str, commits: &[&str], config: &[&str]) -> Vec<GraftCommit> {
+    let clone = scratch_clone(repo);
+    pick_in(clone.path(), &format!("origin/{branch}"), commits, config)
+}
+
+/// A clone of `repo` to cherry-pick in, its files not checked out yet.
+pub(crate) fn scratch_clone(repo: &Path) -> tempfile::TempDir {
     let clone = tempfile::tempdir().unwrap();
-    git(clone.path(), &["clone", "-q", "--no-checkout", repo.to_str().unwrap(), "."]);
-    git(clone.path(), &["checkout", "-q", "--detach", &format!("origin/{branch}")]);
+    git(clone.path(), &["clone", "-q", "--shared", "--no-checkout", repo.to_str().unwrap(), "."]);
+    clone
+}
+
+/// `git cherry-pick` of `commits`, one after the other, onto `onto` in the clone `clone` (reset
+/// there first), stopping at the first conflict as the graft does.
+pub(crate) fn pick_in(clone: &Path, onto: &str, commits: &[&str], config: &[&str]) -> Vec<GraftCommit> {
+    git(clone, &["checkout", "-q", "--force", "--detach", onto]);
     let mut results: Vec<GraftCommit> = Vec::new();
     for commit in commits {
-        let commit = git(clone.path(), &["rev-parse", &format!("{commit}^{{commit}}")]);
+        let commit = git(clone, &["rev-parse", &format!("{commit}^{{commit}}")]);
         let mut result =
             GraftCommit { commit: commit.clone(), status: GraftStatus::Skipped, tree: None, conflicts: vec![] };
         if results.last().is_some_and(|last| !last.status.is_success()) {
             results.push(result);
             continue;
         }
-        let merge = git(clone.path(), &["rev-list", "--parents", "-n1", &commit]).split(' ').count() > 2;
+        let merge = git(clone, &["rev-list", "--parents", "-n1", &commit]).split(' ').count() > 2;
         let mut args: Vec<&str> = config.iter().flat_map(|setting| ["-c", setting]).collect();
         args.push("cherry-pick");
         if merge {
             args.extend(["-m", "1"]);
         }
         args.push(&commit);
-        let picked = git_command(clone.path(), &args).output().unwrap();
-        let unmerged: BTreeSet<_> = git(clone.path(), &["ls-files", "-u"])
+        let picked = git_command(clone, &args).output().unwrap();
+        let unmerged: BTreeSet<_> = git(clone, &["ls-files", "-u"])
             .lines()
             .filter_map(|line| line.split_once('\t').map(|(_, path)| path.to_owned()))
             .collect();
@@ -157,16 +169,16 @@ fn cherry_pick_with(repo: &Path, branch: &str, commits: &[&str], config: &[&str]
         } else if !unmerged.is_empty() {
             result.status = GraftStatus::Failed;
             result.conflicts = unmerged.into_iter().collect();
-        } else if git_command(clone.path(), &["diff", "--cached", "--quiet", "HEAD"]).status().unwrap().success() {
+        } else if git_command(clone, &["diff", "--cached", "--quiet", "HEAD"]).status().unwrap().success() {
             result.status = GraftStatus::AlreadyApplied;
         } else {
             panic!("git cherry-pick {commit}: {}", String::from_utf8_lossy(&picked.stderr));
         }
         if result.status.is_success() {
-            result.tree = Some(git(clone.path(), &["rev-parse", "HEAD^{tree}"]));
+            result.tree = Some(git(clone, &["rev-parse", "HEAD^{tree}"]));
         }
         if !picked.status.success() {
-            git(clone.path(), &["cherry-pick", "--abort"]);
+            git(clone, &["cherry-pick", "--abort"]);
         }
         results.push(result);
     }
@@ -364,31 +376,26 @@ fn several_branches_in_parallel() {
         .into_iter()
         .map(|branch| GraftJob { onto: resolve(branch), commits: vec![resolve(&fix)] })
         .collect();
-    let results: Vec<_> = graft::graft_many(repo.path(), &jobs).into_iter().map(Result::unwrap).collect();
+    let results: Vec<_> = graft::graft_many(repo.path(), &jobs).unwrap().into_iter().map(Result::unwrap).collect();
     assert_eq!(results[0], cherry_pick(repo.path(), "release", &[&fix]));
     assert_eq!(results[1], cherry_pick(repo.path(), "beta", &[&fix]));
     assert_eq!(results[2], results[0]);
-    assert!(graft::graft_many(Path::new("/nonexistent"), &jobs[..1])[0].is_err());
+    assert!(graft::graft_many(Path::new("/nonexistent"), &jobs[..1]).is_err());
 }
 
-/// A known difference: libgit2 has no directory rename detection. When the branch renamed a
-/// directory and the commit adds a file to its old name, git (merge-ort, with its default
-/// `merge.directoryRenames=conflict`) stops on a "file location" conflict, while libgit2 adds the
-/// file under the old directory name, cleanly: the tree git makes with
-/// `merge.directoryRenames=false`.
+/// Directory renames, as git detects them: the branch renamed a directory and the commit adds a
+/// file to its old name, so git (merge-ort, `merge.directoryRenames=conflict` by default) stops on
+/// a "file location" conflict at the new name.
 #[test]
-fn directory_rename_differs_from_git() {
+fn directory_rename_on_the_branch() {
     let repo = two_files();
     repo.write("docs/one.txt", lines(20, &[])).write("docs/two.txt", lines(20, &[])).commit("docs");
     git(repo.path(), &["branch", "-f", "release"]);
     let add = repo.write("docs/three.txt", lines(5, &[])).commit("add a doc");
     repo.switch("release").rename("docs", "manual").commit("rename the directory");
-    let ours = graft(repo.path(), "release", &[&add]);
-    assert_eq!(statuses(&ours), [GraftStatus::Merged]);
-    assert_eq!(ours, cherry_pick_with(repo.path(), "release", &[&add], &["merge.directoryRenames=false"]));
-    let git_result = cherry_pick(repo.path(), "release", &[&add]);
-    assert_eq!(statuses(&git_result), [GraftStatus::Failed]);
-    assert_eq!(git_result[0].conflicts, ["manual/three.txt"]);
+    let results = assert_parity(repo.path(), "release", &[&add]);
+    assert_eq!(statuses(&results), [GraftStatus::Failed]);
+    assert_eq!(results[0].conflicts, ["manual/three.txt"]);
 }
 
 #[test]
@@ -436,8 +443,7 @@ fn command_line() {
     assert_eq!(run(&["--onto", "release"]).0, Some(2), "a commit is required");
 }
 
-/// A known difference in the conflicting paths: for a file one side renamed, the graft lists the
-/// old and the new path (libgit2 gives the conflict's stages at both), git the new path only.
+/// The conflicting paths of a file the branch renamed are git's: the new name only.
 #[test]
 fn conflict_on_a_file_the_branch_renamed() {
     let repo = two_files();
@@ -446,21 +452,19 @@ fn conflict_on_a_file_the_branch_renamed() {
     repo.switch("release").rename("a.txt", "lib/renamed.txt").commit("rename");
     repo.write("lib/renamed.txt", lines(20, &[(10, "release change")])).commit("edit after the rename");
     for commit in [&fix, &delete] {
-        let ours = graft(repo.path(), "release", &[commit]);
-        let git_result = cherry_pick(repo.path(), "release", &[commit]);
-        assert_eq!(statuses(&ours), statuses(&git_result));
-        assert_eq!(ours[0].conflicts, ["a.txt", "lib/renamed.txt"]);
-        assert_eq!(git_result[0].conflicts, ["lib/renamed.txt"]);
+        let results = assert_parity(repo.path(), "release", &[commit]);
+        assert_eq!(statuses(&results), [GraftStatus::Failed]);
+        assert_eq!(results[0].conflicts, ["lib/renamed.txt"]);
     }
 }
 
-/// A known difference, where git (2.47, merge-ort) loses a file: the commit moves `d/a.txt` to
-/// `moved/d/a.txt`, and the branch predates earlier moves of the rest of `d/` to `moved/d/`, so
+/// Where git (2.47, merge-ort) loses a file, the graft loses it too: the commit moves `d/a.txt`
+/// to `moved/d/a.txt`, and the branch predates earlier moves of the rest of `d/` to `moved/d/`, so
 /// that git sees the branch "renaming" `moved/d/` back to `d/`. git reports a "file location"
-/// conflict, yet commits, and the file is gone from the result. The graft moves the file, with the
-/// branch's content, as git does with `merge.directoryRenames=false`.
+/// conflict, yet commits, and the file is gone from the result. Parity is the contract: a release
+/// manager compares the bot's verdict with what `git cherry-pick` does.
 #[test]
-fn directory_rename_back_loses_the_file_in_git() {
+fn directory_rename_back_loses_the_file_as_in_git() {
     let repo = Repo::new();
     for name in ["a", "b", "c", "e"] {
         repo.write(&format!("d/{name}.txt"), lines(40, &[(1, name)]));
@@ -471,12 +475,25 @@ fn directory_rename_back_loses_the_file_in_git() {
     repo.write("d/a.txt", lines(40, &[(1, "a"), (20, "main change")])).commit("edit a");
     let move_a = repo.rename("d/a.txt", "moved/d/a.txt").commit("move a");
 
-    let ours = graft(repo.path(), "release", &[&move_a]);
-    assert_eq!(ours, cherry_pick_with(repo.path(), "release", &[&move_a], &["merge.directoryRenames=false"]));
-    let git_result = cherry_pick(repo.path(), "release", &[&move_a]);
-    assert_eq!(statuses(&git_result), [GraftStatus::Merged]);
-    assert_ne!(git_result[0].tree, ours[0].tree);
+    let results = assert_parity(repo.path(), "release", &[&move_a]);
+    assert_eq!(statuses(&results), [GraftStatus::Merged]);
+    let kept = cherry_pick_with(repo.path(), "release", &[&move_a], &["merge.directoryRenames=false"]);
+    assert_ne!(kept[0].tree, results[0].tree);
     repo.switch("release");
     git(repo.path(), &["cherry-pick", &move_a]);
     assert_eq!(git(repo.path(), &["ls-tree", "-r", "--name-only", "HEAD"]), "d/b.txt\nd/c.txt\nd/e.txt");
+}
+
+/// Without a usable git there is no verdict: the graft says it cannot decide.
+#[test]
+fn without_git_a_graft_is_undecided() {
+    let repo = two_files();
+    let fix = repo.write("a.txt", lines(20, &[(18, "main fix")])).commit("fix");
+    let grafter = GraftRepository::open_with(repo.path(), Path::new("/nonexistent/git")).unwrap();
+    let resolve = |spec: &str| grafter.repository().revparse_single(spec).unwrap().peel_to_commit().unwrap().id();
+    let error = graft::graft_chain(&grafter, resolve("release"), &[resolve(&fix)]).unwrap_err();
+    assert!(
+        matches!(&error, shipit_uplift::Error::Undecided { commit, reason } if *commit == fix && reason.contains("cannot run")),
+        "{error}"
+    );
 }

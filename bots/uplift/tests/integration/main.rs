@@ -4,4 +4,5 @@
 mod analysis;
 mod common;
 mod graft;
+mod real_history;
 mod run;
