@@ -48,7 +48,8 @@ impl Default for RiskSettings {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepositorySettings {
-    /// As the pulse listener names it (`REPOSITORY`): `https://hg.mozilla.org/mozilla-central`.
+    /// The repository on hg.mozilla.org, by URL or path (`mozilla-central`); `REPOSITORY` may name it
+    /// either way.
     pub name: String,
     /// A git clone URL: the bot keeps a bare clone under `cache_dir` and fetches it each run.
     #[serde(default)]
@@ -56,8 +57,8 @@ pub struct RepositorySettings {
     /// A local git repository to read instead (nothing is fetched).
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// The repository's name in the coverage reports (`mozilla-central`); the last segment of
-    /// `name` when absent.
+    /// The repository's name in the coverage reports (`mozilla-central`); `name`'s path on
+    /// hg.mozilla.org when absent.
     #[serde(default)]
     pub coverage_repository: Option<String>,
 }
@@ -65,23 +66,27 @@ pub struct RepositorySettings {
 impl RepositorySettings {
     /// The coverage reports' name of the repository.
     pub fn coverage_name(&self) -> String {
-        self.coverage_repository.clone().unwrap_or_else(|| {
-            let trimmed = self.name.trim_end_matches('/');
-            trimmed
-                .strip_prefix("https://hg.mozilla.org/")
-                .unwrap_or_else(|| trimmed.rsplit('/').next().unwrap_or(trimmed))
-                .to_owned()
-        })
+        self.coverage_repository.clone().unwrap_or_else(|| pushlog_path(&self.name).to_owned())
     }
+}
+
+/// A repository named by its hg.mozilla.org URL or by its path there (`mozilla-central`,
+/// `integration/autoland`), as the path: the pulse listener sends the path, people write either.
+fn pushlog_path(repository: &str) -> &str {
+    let trimmed = repository.trim().trim_end_matches('/');
+    trimmed
+        .strip_prefix("https://hg.mozilla.org/")
+        .or_else(|| trimmed.strip_prefix("http://hg.mozilla.org/"))
+        .unwrap_or(trimmed)
 }
 
 impl RiskSettings {
     /// The settings of `repository`, refusing one that is not configured or has neither a
     /// path nor a URL.
     pub fn repository(&self, repository: &str) -> Result<&RepositorySettings, RiskError> {
-        let wanted = repository.trim_end_matches('/');
+        let wanted = pushlog_path(repository);
         let found =
-            self.repositories.iter().find(|candidate| candidate.name.trim_end_matches('/') == wanted).ok_or_else(
+            self.repositories.iter().find(|candidate| pushlog_path(&candidate.name) == wanted).ok_or_else(
                 || {
                     let known: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
                     RiskError::Config(format!(
@@ -129,6 +134,16 @@ mod tests {
             ..RiskSettings::default()
         };
         assert!(settings.repository("a/").is_ok());
+        let central = RiskSettings {
+            repositories: vec![RepositorySettings {
+                name: "https://hg.mozilla.org/mozilla-central".into(),
+                path: Some("/r".into()),
+                ..Default::default()
+            }],
+            ..RiskSettings::default()
+        };
+        assert!(central.repository("mozilla-central").is_ok(), "the pulse listener sends the path");
+        assert!(central.repository("https://hg.mozilla.org/mozilla-central/").is_ok());
         let error = settings.repository("b").unwrap_err().to_string();
         assert!(error.contains("`b` is not configured (known: a)"), "{error}");
     }

@@ -145,13 +145,13 @@ async fn a_push_touching_cpp_runs_the_risk_bot_which_uploads_its_assessment() {
         })
         .unwrap_or_default();
     assert_eq!(run.status, RunStatus::Succeeded, "{:?}\n{}", run.error_summary, logs.join("\n"));
-    assert_eq!(run.parameters["REPOSITORY"], CENTRAL);
+    assert_eq!(run.parameters["REPOSITORY"], "mozilla-central", "the listener sends the pushlog path");
     assert_eq!(run.parameters["REVISIONS"], head.as_str());
     assert_eq!(run.counts["assessed"], 1);
 
     let read: RevisionAssessments = app
         .client
-        .get(app.url(&format!("/risk/revisions/{head}?repository={CENTRAL}")))
+        .get(app.url(&format!("/risk/revisions/{head}?repository=mozilla-central")))
         .send()
         .await
         .unwrap()
