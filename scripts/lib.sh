@@ -82,6 +82,16 @@ ensure_analyzers_installed() {
         flake8:flake8 shellcheck:shellcheck
 }
 
+# The dashboard's browser tests: Debian's Chromium and chromedriver, and axe-core from the npm
+# registry (tests/dashboard, pinned by its lockfile).
+ensure_browser_tests_ready() {
+    ensure_programs_installed chromium:chromium chromedriver:chromium-driver node:nodejs npm:npm
+    if [ ! -f tests/dashboard/node_modules/axe-core/axe.min.js ]; then
+        say "npm ci (tests/dashboard: axe-core)"
+        npm ci --prefix tests/dashboard --no-audit --no-fund >/dev/null
+    fi
+}
+
 # The pulse listener's tests use a real RabbitMQ on 127.0.0.1:5672 (guest/guest).
 ensure_rabbitmq_running() {
     if ! command -v rabbitmq-server >/dev/null 2>&1 && [ ! -x /usr/sbin/rabbitmq-server ]; then

@@ -5,7 +5,8 @@
 # postgresql://postgres@127.0.0.1:5432/postgres), otherwise a private cluster in
 # target/shipit-test-pg (under CARGO_TARGET_DIR when set) that this script stops at the end. The static-analysis tests run the real
 # analyzers, installed here with apt-get when missing, and the pulse listener's a real RabbitMQ on
-# 127.0.0.1:5672, started here when it does not answer. Nothing else needs configuring.
+# 127.0.0.1:5672, started here when it does not answer; the dashboard's browser tests Debian's
+# Chromium and chromedriver, and axe-core (npm ci in tests/dashboard). Nothing else needs configuring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -15,6 +16,7 @@ require_git_for_grafts
 ensure_postgres_installed
 ensure_analyzers_installed
 ensure_rabbitmq_running
+ensure_browser_tests_ready
 
 target_dir=${CARGO_TARGET_DIR:-target}
 stop_test_cluster() {

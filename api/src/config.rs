@@ -63,6 +63,9 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// The pipeline engine (`[pipelines]`).
     pub pipelines: PipelineSettings,
+    /// How long a dashboard sign-in lasts (`SHIPIT_UI_SESSION_HOURS`); the token's own expiry
+    /// and revocation end it sooner.
+    pub ui_session_hours: u32,
 }
 
 /// How the pipeline engine runs.
@@ -191,6 +194,7 @@ impl Default for ApiConfig {
             taskcluster: None,
             public_url: None,
             pipelines: PipelineSettings::default(),
+            ui_session_hours: 8,
         }
     }
 }

@@ -118,7 +118,9 @@ pub async fn ensure_problem_json(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json") || value.starts_with(PROBLEM_JSON));
+        .is_some_and(|value| {
+            value.starts_with("application/json") || value.starts_with(PROBLEM_JSON) || value.starts_with("text/html")
+        });
     if response.status().as_u16() < 400 || is_json {
         return response;
     }

@@ -23,3 +23,4 @@ pub mod state;
 pub mod sweeper;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod ui;

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
     routes
         .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
         .route("/", get(crate::routes::index::index))
+        .merge(crate::ui::routes())
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
@@ -125,6 +127,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(refuse_long_uris))
         .layer(axum::middleware::map_response(ensure_problem_json))
         .layer(axum::middleware::map_response(nosniff))
+        // Pages and JSON answers are compressed (gzip or brotli) for a client that accepts it.
+        .layer(CompressionLayer::new().gzip(true).br(true))
         .layer(axum::middleware::from_fn(crate::metrics::track_requests))
         .layer(TraceLayer::new_for_http())
 }

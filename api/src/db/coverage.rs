@@ -108,6 +108,9 @@ const SELECT_CHILDREN: &str = "SELECT path, parent, kind, name, lines_total, lin
 const SELECT_LATEST: &str = "SELECT revision, push_id, push_date FROM coverage_reports \
      WHERE repository = $1 AND suite = 'all' AND platform = 'all' ORDER BY push_id DESC LIMIT $2";
 
+const SELECT_REPOSITORIES: &str = "SELECT repository FROM coverage_reports \
+     WHERE suite = 'all' AND platform = 'all' GROUP BY repository ORDER BY max(push_id) DESC LIMIT $1";
+
 const SELECT_HISTORY: &str = "SELECT r.revision, r.push_id, r.push_date, p.coverage_percent \
      FROM coverage_reports r JOIN coverage_paths p ON p.report_id = r.id AND p.path = $2 \
      WHERE r.repository = $1 AND r.suite = $3 AND r.platform = $4 \
@@ -268,6 +271,13 @@ pub async fn latest(pool: &Pool, repository: &str, limit: i64) -> Result<Vec<Lat
     let statement = client.prepare_cached(SELECT_LATEST).await?;
     let rows = client.query(&statement, &[&repository, &limit]).await?;
     Ok(rows.iter().map(|row| LatestReport { revision: row.get(0), push: row.get(1), date: row.get(2) }).collect())
+}
+
+/// The repositories that have merged reports, the most recently pushed first.
+pub async fn repositories(pool: &Pool, limit: i64) -> Result<Vec<String>, DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(SELECT_REPOSITORIES).await?;
+    Ok(client.query(&statement, &[&limit]).await?.iter().map(|row| row.get(0)).collect())
 }
 
 /// The coverage of `path` in each report between two dates, oldest first.

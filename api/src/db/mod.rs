@@ -6,6 +6,7 @@ pub mod events;
 pub mod pipelines;
 pub mod risk;
 pub mod runs;
+pub mod sessions;
 pub mod static_analysis;
 pub mod tokens;
 pub mod uplift;

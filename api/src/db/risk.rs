@@ -66,6 +66,16 @@ const SELECT_MODELS: &str = "SELECT m.version, m.kind, m.trained_until, m.featur
      FROM risk_models m LEFT JOIN risk_assessments a ON a.model_version = m.version \
      GROUP BY m.version ORDER BY m.first_seen DESC, m.version DESC";
 
+const SELECT_REPOSITORIES: &str = "SELECT repository FROM risk_assessments \
+     GROUP BY repository ORDER BY max(uploaded_at) DESC LIMIT $1";
+
+/// The repositories that have assessments, the most recently assessed first.
+pub async fn repositories(pool: &Pool, limit: i64) -> Result<Vec<String>, DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(SELECT_REPOSITORIES).await?;
+    Ok(client.query(&statement, &[&limit]).await?.iter().map(|row| row.get(0)).collect())
+}
+
 /// Records the upload in one transaction: the model, then each assessment.
 pub async fn store(pool: &Pool, upload: &AssessmentUpload) -> Result<AssessmentUploadResult, DbError> {
     let mut client = pool.get().await?;

@@ -19,6 +19,8 @@ const INSERT: &str = concat!("INSERT INTO runs (bot, trigger, parameters) VALUES
 
 const SELECT_ONE: &str = concat!("SELECT ", columns!(), " FROM runs WHERE id = $1");
 
+const SELECT_LATEST_PER_BOT: &str = concat!("SELECT DISTINCT ON (bot) ", columns!(), " FROM runs ORDER BY bot, id DESC");
+
 // A page carries the start of each error summary only: a page stays small whatever its runs hold.
 const SELECT_PAGE: &str = "SELECT id, bot, trigger, parameters, status, done, total, message, counts, \
          left(error_summary, $5) AS error_summary, created_at, updated_at, finished_at \
@@ -128,6 +130,13 @@ pub async fn list(pool: &Pool, query: &RunQuery, limit: i64) -> Result<Vec<Run>,
     let listed = LISTED_ERROR_SUMMARY_CHARS as i32;
     let rows = client.query(&statement, &[&query.bot, &status, &query.before, &limit, &listed]).await?;
     rows.iter().map(to_run).collect()
+}
+
+/// The newest run of each bot that has run, by bot name.
+pub async fn latest_per_bot(pool: &Pool) -> Result<Vec<Run>, DbError> {
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(SELECT_LATEST_PER_BOT).await?;
+    client.query(&statement, &[]).await?.iter().map(to_run).collect()
 }
 
 /// Records progress of an open run and resets its timeout.

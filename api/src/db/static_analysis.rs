@@ -42,11 +42,24 @@ const SELECT_ISSUES: &str = "SELECT diff_id, hash, analyzer, path, line, nb_line
          message, in_patch, is_new, publishable, created_at, updated_at \
      FROM static_analysis_issues WHERE diff_id = $1 ORDER BY path, line, analyzer, check_name, hash";
 
-const SELECT_REVISION_DIFFS: &str = "SELECT d.id, d.repository, d.base_commit, d.head_commit, d.created_at, \
-         d.updated_at, count(i.hash) AS issues, count(i.hash) FILTER (WHERE i.publishable) AS publishable, \
-         count(i.hash) FILTER (WHERE i.level = 'error') AS errors \
-     FROM static_analysis_diffs d LEFT JOIN static_analysis_issues i ON i.diff_id = d.id \
-     WHERE d.revision_id = $1 GROUP BY d.id ORDER BY d.id";
+macro_rules! diff_summaries {
+    ($where:literal, $order:literal) => {
+        concat!(
+            "SELECT d.id, d.revision_id, d.repository, d.base_commit, d.head_commit, d.created_at, d.updated_at, \
+                 count(i.hash) AS issues, count(i.hash) FILTER (WHERE i.publishable) AS publishable, \
+                 count(i.hash) FILTER (WHERE i.level = 'error') AS errors \
+             FROM static_analysis_diffs d LEFT JOIN static_analysis_issues i ON i.diff_id = d.id WHERE ",
+            $where,
+            " GROUP BY d.id ORDER BY ",
+            $order
+        )
+    };
+}
+
+const SELECT_REVISION_DIFFS: &str = diff_summaries!("d.revision_id = $1", "d.id");
+
+const SELECT_RECENT_DIFFS: &str =
+    diff_summaries!("($1::text IS NULL OR d.repository = $1)", "d.updated_at DESC, d.id DESC LIMIT $2");
 
 const SELECT_CHECK_STATS: &str = "SELECT analyzer, check_name, (created_at AT TIME ZONE 'UTC')::date AS day, \
          count(*) AS issues, count(*) FILTER (WHERE publishable) AS publishable \
@@ -142,24 +155,43 @@ pub async fn revision_diffs(pool: &Pool, revision_id: i64) -> Result<Vec<(String
     let client = pool.get().await?;
     let select = client.prepare_cached(SELECT_REVISION_DIFFS).await?;
     let rows = client.query(&select, &[&revision_id]).await?;
+    Ok(rows.iter().map(|row| (row.get("repository"), to_diff_summary(row))).collect())
+}
+
+/// A diff with its revision and repository.
+#[derive(Clone, Debug)]
+pub struct RecentDiff {
+    pub revision_id: i64,
+    pub repository: String,
+    pub diff: DiffSummary,
+}
+
+/// The most recently analysed diffs, of one repository or all.
+pub async fn recent_diffs(pool: &Pool, repository: Option<&str>, limit: i64) -> Result<Vec<RecentDiff>, DbError> {
+    let client = pool.get().await?;
+    let select = client.prepare_cached(SELECT_RECENT_DIFFS).await?;
+    let rows = client.query(&select, &[&repository, &limit]).await?;
     Ok(rows
         .iter()
-        .map(|row| {
-            (
-                row.get("repository"),
-                DiffSummary {
-                    id: row.get("id"),
-                    base: row.get("base_commit"),
-                    head: row.get("head_commit"),
-                    issues: row.get("issues"),
-                    publishable: row.get("publishable"),
-                    errors: row.get("errors"),
-                    created_at: row.get("created_at"),
-                    updated_at: row.get("updated_at"),
-                },
-            )
+        .map(|row| RecentDiff {
+            revision_id: row.get("revision_id"),
+            repository: row.get("repository"),
+            diff: to_diff_summary(row),
         })
         .collect())
+}
+
+fn to_diff_summary(row: &Row) -> DiffSummary {
+    DiffSummary {
+        id: row.get("id"),
+        base: row.get("base_commit"),
+        head: row.get("head_commit"),
+        issues: row.get("issues"),
+        publishable: row.get("publishable"),
+        errors: row.get("errors"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    }
 }
 
 /// Issue counts per analyzer, check and day.

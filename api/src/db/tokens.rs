@@ -81,7 +81,7 @@ pub async fn revoke(pool: &Pool, id: i64) -> Result<bool, DbError> {
     Ok(client.execute(&statement, &[&id]).await? == 1)
 }
 
-fn to_record(row: &Row) -> TokenRecord {
+pub(super) fn to_record(row: &Row) -> TokenRecord {
     TokenRecord {
         id: row.get("id"),
         name: row.get("name"),

@@ -37,6 +37,7 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "runs",
             "static_analysis_diffs",
             "static_analysis_issues",
+            "ui_sessions",
             "uplift_bug_roles",
             "uplift_bugs",
             "uplift_channels",

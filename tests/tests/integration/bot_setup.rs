@@ -1,11 +1,14 @@
 //! What the tests that start the real bot binaries share: a rerun's parameters for each bot
-//! with a hook, and the settings pointing each bot's upstreams at a mock.
+//! with a hook, the settings pointing each bot's upstreams at a mock, and a bot installed with them.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use shipit_api::testing::TestApp;
 use shipit_shared::api_types::Run;
+use shipit_system_tests::binary;
 
 /// The parameters of a rerun of each bot that has a hook.
 pub(crate) fn reruns() -> Vec<(&'static str, Value)> {
@@ -64,4 +67,24 @@ pub(crate) async fn closed_run(app: &TestApp, id: i64) -> Run {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("run {id} was never closed");
+}
+
+/// `<bot>-bot` in `bin_dir`: the real binary, with a configuration file pointing every upstream
+/// at `upstream`.
+pub(crate) fn install_bot(bin_dir: &Path, bot: &str, upstream: &str) {
+    let mut settings = upstream_settings(bot, upstream);
+    settings["upstream"] = json!({"timeout_secs": 5});
+    if bot == "uplift" {
+        settings["repository"] = json!({"path": bin_dir.join("repository")});
+    }
+    let config = bin_dir.join(format!("{bot}.json"));
+    std::fs::write(&config, settings.to_string()).unwrap();
+    let wrapper = bin_dir.join(format!("{bot}-bot"));
+    let real = binary(&format!("{bot}-bot"));
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexport SHIPIT_CONFIG='{}'\nexec '{}' \"$@\"\n", config.display(), real.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

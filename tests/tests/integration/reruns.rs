@@ -2,36 +2,13 @@
 //! binary with a configuration it accepts: each reaches its upstreams (a mock answering 404 to
 //! everything) and ends for an upstream reason, never for a setting it could not read.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-
 use serde_json::json;
 use shipit_api::testing::TestApp;
 use shipit_shared::api_types::Run;
-use shipit_system_tests::{binary, workspace_root};
+use shipit_system_tests::workspace_root;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::bot_setup::{closed_run, first_upstream_path, is_configuration_error, reruns, upstream_settings};
-
-/// `<bot>-bot` in `bin_dir`: the real binary, with a configuration file pointing every upstream
-/// at `upstream`.
-fn install_bot(bin_dir: &Path, bot: &str, upstream: &str) {
-    let mut settings = upstream_settings(bot, upstream);
-    settings["upstream"] = json!({"timeout_secs": 5});
-    if bot == "uplift" {
-        settings["repository"] = json!({"path": bin_dir.join("repository")});
-    }
-    let config = bin_dir.join(format!("{bot}.json"));
-    std::fs::write(&config, settings.to_string()).unwrap();
-    let wrapper = bin_dir.join(format!("{bot}-bot"));
-    let real = binary(&format!("{bot}-bot"));
-    std::fs::write(
-        &wrapper,
-        format!("#!/bin/sh\nexport SHIPIT_CONFIG='{}'\nexec '{}' \"$@\"\n", config.display(), real.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
+use crate::bot_setup::{closed_run, first_upstream_path, install_bot, is_configuration_error, reruns};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rerun_of_every_bot_starts_it_with_a_configuration_it_accepts() {

@@ -8,7 +8,8 @@ use serde_json::Value;
 use shipit_api::testing::TestApp;
 use shipit_system_tests::{binary_dir, workspace_root};
 
-fn load(app: &TestApp, token: &str, work: &std::path::Path) {
+/// Loads the sample data into `app` with `scripts/sample.sh`, keeping its files in `work`.
+pub(crate) fn load(app: &TestApp, token: &str, work: &std::path::Path) {
     let output = Command::new("bash")
         .arg(workspace_root().join("scripts/sample.sh"))
         .args([&app.base_url, token, &binary_dir().display().to_string()])

@@ -1,0 +1,125 @@
+//! The dashboard: HTML pages under `/ui/`, rendered on the server from the same handlers as the
+//! JSON routes (a page is a view of an API answer), with SVG charts, a small progressive script,
+//! sign-in sessions and CSRF-checked forms for the few actions people take (reruns, retries,
+//! contributor edits).
+
+mod assets;
+mod chart;
+mod coverage;
+mod home;
+mod layout;
+mod pipelines;
+mod risk;
+mod runs;
+mod session;
+mod static_analysis;
+mod uplift;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+use session::Viewer;
+
+/// The pages and their forms.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/", get(home::page))
+        .route("/ui/assets/{name}", get(assets::serve))
+        .route("/ui/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/ui/sign-out", post(session::sign_out))
+        .route("/ui/runs", get(runs::list))
+        .route("/ui/runs/{id}", get(runs::one))
+        .route("/ui/runs/{id}/rerun", post(runs::rerun))
+        .route("/ui/coverage", get(coverage::browse))
+        .route("/ui/coverage/zero", get(coverage::zero))
+        .route("/ui/static-analysis", get(static_analysis::index))
+        .route("/ui/static-analysis/diffs/{id}", get(static_analysis::diff))
+        .route("/ui/static-analysis/revisions/{id}", get(static_analysis::revision))
+        .route("/ui/static-analysis/checks", get(static_analysis::checks))
+        .route("/ui/risk", get(risk::list))
+        .route("/ui/uplift", get(uplift::channels))
+        .route("/ui/uplift/channels/{name}", get(uplift::channel))
+        .route("/ui/uplift/bugs/{id}", get(uplift::bug))
+        .route("/ui/uplift/contributors/{id}", post(uplift::edit_contributor))
+        .route("/ui/pipelines", get(pipelines::list))
+        .route("/ui/pipelines/{uid}", get(pipelines::one))
+        .route("/ui/pipelines/{uid}/steps/{step}/retry", post(pipelines::retry))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Whether a request for `/` comes from a browser, which is sent to the dashboard.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|kind| kind.trim().starts_with("text/html")))
+}
+
+/// The Content-Security-Policy of every page: nothing but this origin's own stylesheet, script
+/// and images; no inline script or style, no framing, forms only to this origin.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages show the signed-in person's actions: never shared, always revalidated.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    }
+    response
+}
+
+/// Why a page could not be shown.
+#[derive(Debug)]
+pub enum UiError {
+    /// What the API handler answered: shown with its status and detail.
+    Api(ApiError),
+    /// The page needs a signed-in person: sent to the sign-in page, then back to `next`.
+    SignIn { next: String },
+}
+
+impl From<ApiError> for UiError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+impl From<crate::db::DbError> for UiError {
+    fn from(error: crate::db::DbError) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Api(error) => {
+                let status = error.status();
+                let problem = error.problem();
+                let body = layout::error_page(status, &problem.title, &problem.detail, problem.field.as_deref());
+                (status, body).into_response()
+            }
+            Self::SignIn { next } => {
+                let target = format!("/ui/sign-in?next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+                Redirect::to(&target).into_response()
+            }
+        }
+    }
+}
+
+/// A page's result.
+pub type UiResult<T> = Result<T, UiError>;
+
+/// 400 for a form or query the page cannot use.
+fn bad_request(detail: impl Into<String>) -> UiError {
+    UiError::Api(ApiError::new(StatusCode::BAD_REQUEST, detail))
+}
