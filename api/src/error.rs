@@ -114,11 +114,8 @@ impl IntoResponse for ApiError {
 /// extractor) into problem+json, keeping its text as the detail. JSON error bodies, such as
 /// the heartbeat's 503, are left as they are.
 pub async fn ensure_problem_json(response: Response) -> Response {
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).is_some_and(|value| {
             value.starts_with("application/json") || value.starts_with(PROBLEM_JSON) || value.starts_with("text/html")
         });
     if response.status().as_u16() < 400 || is_json {

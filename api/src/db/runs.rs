@@ -19,7 +19,8 @@ const INSERT: &str = concat!("INSERT INTO runs (bot, trigger, parameters) VALUES
 
 const SELECT_ONE: &str = concat!("SELECT ", columns!(), " FROM runs WHERE id = $1");
 
-const SELECT_LATEST_PER_BOT: &str = concat!("SELECT DISTINCT ON (bot) ", columns!(), " FROM runs ORDER BY bot, id DESC");
+const SELECT_LATEST_PER_BOT: &str =
+    concat!("SELECT DISTINCT ON (bot) ", columns!(), " FROM runs ORDER BY bot, id DESC");
 
 // A page carries the start of each error summary only: a page stays small whatever its runs hold.
 const SELECT_PAGE: &str = "SELECT id, bot, trigger, parameters, status, done, total, message, counts, \

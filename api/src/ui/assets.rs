@@ -1,4 +1,4 @@
-//! The dashboard's stylesheet and script, compiled into the binary and served with a version in
+//! The dashboard's stylesheet, script and icon, compiled into the binary and served with a version in
 //! their URL, so that browsers may keep them for a year.
 
 use std::sync::LazyLock;
@@ -14,9 +14,10 @@ struct Asset {
     body: &'static str,
 }
 
-const ASSETS: [Asset; 2] = [
+const ASSETS: [Asset; 3] = [
     Asset { name: "style.css", content_type: "text/css; charset=utf-8", body: include_str!("assets/style.css") },
     Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_str!("assets/app.js") },
+    Asset { name: "icon.svg", content_type: "image/svg+xml", body: include_str!("assets/icon.svg") },
 ];
 
 /// A digest of every asset: it changes whenever one does.

@@ -29,21 +29,27 @@ pub(super) fn line_chart(title: &str, points: &[Point]) -> Markup {
     if points.is_empty() {
         return html! { p class="muted" { "No data for this chart." } };
     }
-    let (low, high) = points.iter().fold((f64::MAX, f64::MIN), |(low, high), point| (low.min(point.value), high.max(point.value)));
+    let (low, high) =
+        points.iter().fold((f64::MAX, f64::MIN), |(low, high), point| (low.min(point.value), high.max(point.value)));
     let pad = ((high - low) * 0.1).max(1.0);
     let (low, high) = ((low - pad).max(0.0), (high + pad).min(100.0));
     let first = points.iter().map(|point| point.at).min().expect("points is not empty");
     let last = points.iter().map(|point| point.at).max().expect("points is not empty");
     let span = (last - first).num_seconds().max(1) as f64;
     let x = |at: DateTime<Utc>| {
-        if first == last { LEFT + (WIDTH - LEFT - RIGHT) / 2.0 } else { LEFT + (at - first).num_seconds() as f64 / span * (WIDTH - LEFT - RIGHT) }
+        if first == last {
+            LEFT + (WIDTH - LEFT - RIGHT) / 2.0
+        } else {
+            LEFT + (at - first).num_seconds() as f64 / span * (WIDTH - LEFT - RIGHT)
+        }
     };
     let y = |value: f64| TOP + (high - value) / (high - low).max(f64::EPSILON) * (HEIGHT - TOP - BOTTOM);
     let line: Vec<String> = points.iter().map(|point| format!("{:.1},{:.1}", x(point.at), y(point.value))).collect();
     let ticks = [low, (low + high) / 2.0, high];
     html! {
         figure class="chart" {
-            svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(title) {
+            // A group, not an image: its points are links.
+            svg viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="group" aria-label=(title) {
                 title { (title) }
                 @for tick in ticks {
                     line class="grid" x1=(LEFT) x2=(WIDTH - RIGHT) y1=(format!("{:.1}", y(tick))) y2=(format!("{:.1}", y(tick))) {}
@@ -117,7 +123,10 @@ pub(super) fn dag(title: &str, nodes: &[Node<'_>]) -> Markup {
     for node in nodes {
         let column = depth[node.uid];
         let row = rows.entry(column).or_default();
-        place.insert(node.uid, (16.0 + column as f64 * (NODE_WIDTH + GAP_X), 16.0 + *row as f64 * (NODE_HEIGHT + GAP_Y)));
+        place.insert(
+            node.uid,
+            (16.0 + column as f64 * (NODE_WIDTH + GAP_X), 16.0 + *row as f64 * (NODE_HEIGHT + GAP_Y)),
+        );
         *row += 1;
     }
     let columns = depth.values().copied().max().map_or(1, |deepest| deepest + 1);

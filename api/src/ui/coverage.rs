@@ -36,7 +36,13 @@ impl Browse {
     fn link(&self, path: &str, changeset: &str) -> String {
         href(
             "/ui/coverage",
-            &[("repository", &self.repository), ("path", path), ("changeset", changeset), ("suite", &self.suite), ("platform", &self.platform)],
+            &[
+                ("repository", &self.repository),
+                ("path", path),
+                ("changeset", changeset),
+                ("suite", &self.suite),
+                ("platform", &self.platform),
+            ],
         )
     }
 }
@@ -46,7 +52,11 @@ fn some(text: &str) -> Option<String> {
 }
 
 /// `GET /ui/coverage?repository=&path=&changeset=&suite=&platform=`.
-pub(super) async fn browse(State(state): State<AppState>, viewer: Viewer, QueryParams(query): QueryParams<Browse>) -> UiResult<Html<String>> {
+pub(super) async fn browse(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    QueryParams(query): QueryParams<Browse>,
+) -> UiResult<Html<String>> {
     if query.repository.is_empty() {
         return repositories(&state, &viewer).await;
     }
@@ -58,9 +68,13 @@ pub(super) async fn browse(State(state): State<AppState>, viewer: Viewer, QueryP
         platform: some(&query.platform),
     };
     let node = coverage::path(State(state.clone()), Reader, QueryParams(path_query)).await?.0;
-    let filters = coverage::filters(State(state.clone()), Reader, QueryParams(RepositoryQuery { repository: query.repository.clone(), changeset: None }))
-        .await?
-        .0;
+    let filters = coverage::filters(
+        State(state.clone()),
+        Reader,
+        QueryParams(RepositoryQuery { repository: query.repository.clone(), changeset: None }),
+    )
+    .await?
+    .0;
     let history_query = HistoryQuery {
         repository: query.repository.clone(),
         path: some(&query.path),
@@ -79,7 +93,8 @@ pub(super) async fn browse(State(state): State<AppState>, viewer: Viewer, QueryP
             label: format!("{} on {}: {:.2} %", short(&point.changeset), point.date.format("%Y-%m-%d"), point.coverage),
         })
         .collect();
-    let title = if node.path.is_empty() { query.repository.clone() } else { format!("{} · {}", node.path, query.repository) };
+    let title =
+        if node.path.is_empty() { query.repository.clone() } else { format!("{} · {}", node.path, query.repository) };
     let body = html! {
         h1 { "Coverage of " (if node.path.is_empty() { "the repository" } else { &node.path }) }
         (breadcrumb(&query, &node))
@@ -233,7 +248,8 @@ fn is_header(path: &str) -> bool {
 
 /// Third-party code in mozilla-central: vendored trees.
 fn is_third_party(path: &str) -> bool {
-    const TREES: [&str; 6] = ["third_party/", "other-licenses/", "gfx/skia/skia/", "media/libvpx/", "security/nss/", "nsprpub/"];
+    const TREES: [&str; 6] =
+        ["third_party/", "other-licenses/", "gfx/skia/skia/", "media/libvpx/", "security/nss/", "nsprpub/"];
     TREES.iter().any(|tree| path.starts_with(tree)) || path.contains("/third_party/")
 }
 
@@ -245,7 +261,11 @@ fn keep(filters: &ZeroFilters, file: &ZeroCoverageFile) -> bool {
 }
 
 /// `GET /ui/coverage/zero?repository=&changeset=&third_party=&headers=&completely=&language=`.
-pub(super) async fn zero(State(state): State<AppState>, viewer: Viewer, QueryParams(filters): QueryParams<ZeroFilters>) -> UiResult<Html<String>> {
+pub(super) async fn zero(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    QueryParams(filters): QueryParams<ZeroFilters>,
+) -> UiResult<Html<String>> {
     let query = RepositoryQuery { repository: filters.repository.clone(), changeset: some(&filters.changeset) };
     let report = coverage::zero(State(state), Reader, QueryParams(query)).await?.0;
     let mut files: Vec<&ZeroCoverageFile> = report.files.iter().filter(|file| keep(&filters, file)).collect();
@@ -301,7 +321,8 @@ mod tests {
         assert!(!keep(&default, &file("third_party/rust/x/lib.rs", 2, 2)));
         assert!(!keep(&default, &file("media/webrtc/third_party/a.c", 2, 2)));
         assert!(!keep(&default, &file("dom/base/a.h", 2, 2)));
-        let everything = ZeroFilters { third_party: "include".into(), headers: "include".into(), ..ZeroFilters::default() };
+        let everything =
+            ZeroFilters { third_party: "include".into(), headers: "include".into(), ..ZeroFilters::default() };
         assert!(keep(&everything, &file("third_party/a.h", 2, 2)));
     }
 

@@ -28,7 +28,8 @@ pub(super) async fn page(State(state): State<AppState>, viewer: Viewer) -> UiRes
     .pipelines;
     let newest_coverage = match db::coverage::repositories(&state.pool, 1).await?.into_iter().next() {
         Some(repository) => {
-            let query = PathQuery { repository: repository.clone(), changeset: None, path: None, suite: None, platform: None };
+            let query =
+                PathQuery { repository: repository.clone(), changeset: None, path: None, suite: None, platform: None };
             Some((repository, coverage::path(State(state.clone()), Reader, QueryParams(query)).await?.0))
         }
         None => None,

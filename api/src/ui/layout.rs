@@ -36,6 +36,7 @@ pub(super) fn page(shell: &Shell<'_>, body: Markup) -> Html<String> {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (shell.title) " · ShipIt" }
+                link rel="icon" type="image/svg+xml" href=(assets::url("icon.svg"));
                 link rel="stylesheet" href=(assets::url("style.css"));
                 script src=(assets::url("app.js")) defer {}
             }
@@ -170,7 +171,10 @@ mod tests {
 
     #[test]
     fn links_encode_their_values_and_skip_empty_ones() {
-        assert_eq!(href("/ui/coverage", &[("repository", "mozilla-central"), ("path", "")]), "/ui/coverage?repository=mozilla-central");
+        assert_eq!(
+            href("/ui/coverage", &[("repository", "mozilla-central"), ("path", "")]),
+            "/ui/coverage?repository=mozilla-central"
+        );
         assert_eq!(href("/ui/coverage", &[("path", "a b/&c")]), "/ui/coverage?path=a+b%2F%26c");
         assert_eq!(href("/ui/runs", &[]), "/ui/runs");
     }

@@ -109,7 +109,10 @@ impl IntoResponse for UiError {
                 (status, body).into_response()
             }
             Self::SignIn { next } => {
-                let target = format!("/ui/sign-in?next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+                let target = format!(
+                    "/ui/sign-in?next={}",
+                    form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                );
                 Redirect::to(&target).into_response()
             }
         }

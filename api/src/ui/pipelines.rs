@@ -19,8 +19,13 @@ use crate::extract::{Path, QueryParams};
 use crate::routes::pipelines;
 use crate::state::AppState;
 
-const STATES: [PipelineState; 5] =
-    [PipelineState::Pending, PipelineState::Running, PipelineState::Completed, PipelineState::Failed, PipelineState::Cancelled];
+const STATES: [PipelineState; 5] = [
+    PipelineState::Pending,
+    PipelineState::Running,
+    PipelineState::Completed,
+    PipelineState::Failed,
+    PipelineState::Cancelled,
+];
 
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct PipelineFilters {
@@ -30,10 +35,19 @@ pub(super) struct PipelineFilters {
 }
 
 /// `GET /ui/pipelines?state=&before=`.
-pub(super) async fn list(State(state): State<AppState>, viewer: Viewer, QueryParams(filters): QueryParams<PipelineFilters>) -> UiResult<Html<String>> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    QueryParams(filters): QueryParams<PipelineFilters>,
+) -> UiResult<Html<String>> {
     let wanted = match filters.state.as_str() {
         "" => None,
-        name => Some(STATES.into_iter().find(|state| state.as_str() == name).ok_or_else(|| bad_request(format!("no pipeline state is called {name:?}")))?),
+        name => Some(
+            STATES
+                .into_iter()
+                .find(|state| state.as_str() == name)
+                .ok_or_else(|| bad_request(format!("no pipeline state is called {name:?}")))?,
+        ),
     };
     let query = PipelineQuery { state: wanted, before: filters.before, limit: Some(50) };
     let page = pipelines::list_pipelines(State(state), Reader, QueryParams(query)).await?.0;
@@ -73,7 +87,11 @@ pub(super) async fn list(State(state): State<AppState>, viewer: Viewer, QueryPar
 }
 
 /// `GET /ui/pipelines/{uid}`.
-pub(super) async fn one(State(state): State<AppState>, viewer: Viewer, Path(uid): Path<String>) -> UiResult<Html<String>> {
+pub(super) async fn one(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(uid): Path<String>,
+) -> UiResult<Html<String>> {
     let pipeline = pipelines::get_pipeline(State(state.clone()), Reader, Path(uid.clone())).await?.0;
     let audit = pipelines::get_audit(State(state), Reader, Path(uid.clone())).await?.0;
     let nodes: Vec<Node> = pipeline
@@ -82,7 +100,11 @@ pub(super) async fn one(State(state): State<AppState>, viewer: Viewer, Path(uid)
         .iter()
         .map(|step| Node {
             uid: &step.uid,
-            state: pipeline.steps.iter().find(|status| status.uid == step.uid).map_or("pending", |status| status.state.as_str()),
+            state: pipeline
+                .steps
+                .iter()
+                .find(|status| status.uid == step.uid)
+                .map_or("pending", |status| status.state.as_str()),
             requires: &step.requires,
         })
         .collect();

@@ -29,12 +29,19 @@ pub(super) struct RiskFilters {
 }
 
 /// `GET /ui/risk?repository=&band=&since=&after=`.
-pub(super) async fn list(State(state): State<AppState>, viewer: Viewer, QueryParams(filters): QueryParams<RiskFilters>) -> UiResult<Html<String>> {
+pub(super) async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    QueryParams(filters): QueryParams<RiskFilters>,
+) -> UiResult<Html<String>> {
     let repositories = db::risk::repositories(&state.pool, 100).await?;
-    let repository = if filters.repository.is_empty() { repositories.first().cloned() } else { Some(filters.repository.clone()) };
+    let repository =
+        if filters.repository.is_empty() { repositories.first().cloned() } else { Some(filters.repository.clone()) };
     let band = match filters.band.as_str() {
         "" => None,
-        text => Some(RiskBand::parse(text).ok_or_else(|| bad_request(format!("band: {text:?} is not low, medium or high")))?),
+        text => Some(
+            RiskBand::parse(text).ok_or_else(|| bad_request(format!("band: {text:?} is not low, medium or high")))?,
+        ),
     };
     let since = match filters.since.trim() {
         "" => None,
@@ -115,7 +122,8 @@ pub(super) async fn list(State(state): State<AppState>, viewer: Viewer, QueryPar
 
 fn card(stored: &Assessment) -> Markup {
     let assessment = &stored.assessment;
-    let functions: usize = assessment.functions.iter().map(|set| set.added.len() + set.removed.len() + set.modified.len()).sum();
+    let functions: usize =
+        assessment.functions.iter().map(|set| set.added.len() + set.removed.len() + set.modified.len()).sum();
     html! {
         article class="card" {
             h3 {

@@ -37,7 +37,12 @@ pub(super) async fn list(
 ) -> UiResult<Html<String>> {
     let status = match filters.status.as_str() {
         "" => None,
-        name => Some(STATUSES.into_iter().find(|status| status.as_str() == name).ok_or_else(|| bad_request(format!("no run status is called {name:?}")))?),
+        name => Some(
+            STATUSES
+                .into_iter()
+                .find(|status| status.as_str() == name)
+                .ok_or_else(|| bad_request(format!("no run status is called {name:?}")))?,
+        ),
     };
     let bot = Some(filters.bot.clone()).filter(|bot| !bot.is_empty());
     let query = RunQuery { bot, status, limit: Some(50), before: filters.before };

@@ -153,10 +153,15 @@ fn random_hex() -> String {
 /// (a developer's machine): everywhere else the cookie is sent over HTTPS only.
 fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
-    let hostname = host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name);
+    let hostname = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
     let secure = if matches!(hostname, "localhost" | "127.0.0.1" | "[::1]") { "" } else { "; Secure" };
-    HeaderValue::from_str(&format!("{name}={value}; Path=/ui; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}"))
-        .expect("cookie names and hex values are valid header text")
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/ui; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .expect("cookie names and hex values are valid header text")
 }
 
 /// Where to go after signing in: a dashboard path of this site, nothing else.
@@ -203,7 +208,11 @@ pub(super) struct SignInForm {
 }
 
 /// Starts a session for a valid token.
-pub(super) async fn sign_in(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<SignInForm>) -> UiResult<Response> {
+pub(super) async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> UiResult<Response> {
     check_same_origin(&headers)?;
     let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same_secret(&expected, &form.csrf) {

@@ -39,12 +39,19 @@ fn number(field: &str, text: &str) -> UiResult<i64> {
 
 /// `GET /ui/static-analysis?revision=&diff=`: a search sends you to the revision or diff; without
 /// one, the newest diffs.
-pub(super) async fn index(State(state): State<AppState>, viewer: Viewer, QueryParams(search): QueryParams<Search>) -> UiResult<Response> {
+pub(super) async fn index(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    QueryParams(search): QueryParams<Search>,
+) -> UiResult<Response> {
     if !search.diff.trim().is_empty() {
-        return Ok(Redirect::to(&format!("/ui/static-analysis/diffs/{}", number("diff", &search.diff)?)).into_response());
+        return Ok(
+            Redirect::to(&format!("/ui/static-analysis/diffs/{}", number("diff", &search.diff)?)).into_response()
+        );
     }
     if !search.revision.trim().is_empty() {
-        return Ok(Redirect::to(&format!("/ui/static-analysis/revisions/{}", number("revision", &search.revision)?)).into_response());
+        return Ok(Redirect::to(&format!("/ui/static-analysis/revisions/{}", number("revision", &search.revision)?))
+            .into_response());
     }
     let recent = db::static_analysis::recent_diffs(&state.pool, None, 50).await?;
     let body = html! {
@@ -76,7 +83,8 @@ pub(super) async fn index(State(state): State<AppState>, viewer: Viewer, QueryPa
             }
         }
     };
-    Ok(layout::page(&Shell { title: "Static analysis", section: "static-analysis", viewer: &viewer }, body).into_response())
+    Ok(layout::page(&Shell { title: "Static analysis", section: "static-analysis", viewer: &viewer }, body)
+        .into_response())
 }
 
 fn summary_headings() -> Markup {
@@ -93,7 +101,11 @@ fn summary_cells(diff: &DiffSummary) -> Markup {
 }
 
 /// `GET /ui/static-analysis/revisions/{id}`.
-pub(super) async fn revision(State(state): State<AppState>, viewer: Viewer, Path(id): Path<i64>) -> UiResult<Html<String>> {
+pub(super) async fn revision(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+) -> UiResult<Html<String>> {
     let revision = static_analysis::get_revision(State(state), Reader, Path(id)).await?.0;
     let title = format!("D{id}");
     let body = html! {
@@ -182,7 +194,11 @@ pub(super) struct CheckFilters {
 }
 
 /// `GET /ui/static-analysis/checks?repository=&analyzer=&since=`.
-pub(super) async fn checks(State(state): State<AppState>, viewer: Viewer, QueryParams(filters): QueryParams<CheckFilters>) -> UiResult<Html<String>> {
+pub(super) async fn checks(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    QueryParams(filters): QueryParams<CheckFilters>,
+) -> UiResult<Html<String>> {
     let since = match filters.since.trim() {
         "" => None,
         day => Some(

@@ -47,7 +47,11 @@ pub(super) async fn channels(State(state): State<AppState>, viewer: Viewer) -> U
 }
 
 /// `GET /ui/uplift/channels/{name}`.
-pub(super) async fn channel(State(state): State<AppState>, viewer: Viewer, Path(name): Path<String>) -> UiResult<Html<String>> {
+pub(super) async fn channel(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> UiResult<Html<String>> {
     let bugs = uplift::channel_bugs(State(state), Reader, Path(name.clone())).await?.0;
     let title = format!("Uplift to {name}");
     let body = html! {
@@ -113,21 +117,31 @@ pub(super) async fn bug(State(state): State<AppState>, viewer: Viewer, Path(id):
 
 fn requests(bug: &Bug) -> Markup {
     let Some(requests) = bug.analysis.get("requests").and_then(Value::as_object) else { return html! {} };
-    let text = |request: &Value, key: &str| request.get(key).map(|value| match value { Value::String(text) => text.clone(), Value::Null => String::new(), other => other.to_string() }).unwrap_or_default();
+    let text = |request: &Value, key: &str| {
+        request
+            .get(key)
+            .map(|value| match value {
+                Value::String(text) => text.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+    };
     html! {
         h2 { "Requests" }
         table {
-            thead { tr { th scope="col" { "Channel" } th scope="col" { "State" } th scope="col" { "Asked by" } th scope="col" { "Asked" } th scope="col" { "Decided by" } th scope="col" class="number" { "Days to decide" } th scope="col" class="number" { "Days before release" } } }
+            thead { tr { th scope="col" { "Channel" } th scope="col" { "State" } th scope="col" { "Asked by" } th scope="col" { "Asked" } th scope="col" { "Decided by" } th scope="col" class="number" { "Landing to request" } th scope="col" class="number" { "Request to decision" } th scope="col" class="number" { "Landing to release" } } }
             tbody {
                 @for (channel, request) in requests {
                     tr {
                         td { (channel) }
                         td { (badge(&text(request, "status"))) }
                         td { (text(request, "requester")) }
-                        td { (text(request, "requested_at")) }
+                        td { @if let Ok(at) = text(request, "requested_at").parse::<chrono::DateTime<chrono::Utc>>() { (when(at)) } }
                         td { (text(request, "reviewer")) }
-                        td class="number" { (text(request, "response_delta")) }
-                        td class="number" { (text(request, "release_delta")) }
+                        td class="number" { (duration(request.get("landing_delta"))) }
+                        td class="number" { (duration(request.get("response_delta"))) }
+                        td class="number" { (duration(request.get("release_delta"))) }
                     }
                 }
             }
@@ -135,10 +149,21 @@ fn requests(bug: &Bug) -> Markup {
     }
 }
 
+/// A number of seconds as days or hours.
+fn duration(seconds: Option<&Value>) -> String {
+    match seconds.and_then(Value::as_i64) {
+        Some(seconds) if seconds.abs() >= 86_400 => format!("{:.1} days", seconds as f64 / 86_400.0),
+        Some(seconds) => format!("{:.1} h", seconds as f64 / 3600.0),
+        None => String::new(),
+    }
+}
+
 /// The request forms, split into their questions by the bot; an answer calling for attention (a
 /// medium or high risk, string changes, no tests) is marked.
 fn forms(analysis: &Value) -> Markup {
-    let Some(forms) = analysis.get("forms").and_then(Value::as_object).filter(|forms| !forms.is_empty()) else { return html! {} };
+    let Some(forms) = analysis.get("forms").and_then(Value::as_object).filter(|forms| !forms.is_empty()) else {
+        return html! {};
+    };
     let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
     html! {
         h2 { "Request forms" }
@@ -161,7 +186,9 @@ fn forms(analysis: &Value) -> Markup {
 }
 
 fn patches(analysis: &Value) -> Markup {
-    let Some(patches) = analysis.get("patches").and_then(Value::as_object).filter(|patches| !patches.is_empty()) else { return html! {} };
+    let Some(patches) = analysis.get("patches").and_then(Value::as_object).filter(|patches| !patches.is_empty()) else {
+        return html! {};
+    };
     let count = |patch: &Value, key: &str| patch.get(key).and_then(Value::as_array).map_or(0, Vec::len);
     html! {
         h2 { "Patches" }
@@ -271,7 +298,11 @@ pub(super) async fn edit_contributor(
 ) -> UiResult<Response> {
     check_form(&session, &form.csrf)?;
     let karma = form.karma.trim().parse::<i32>().map_err(|_| bad_request("karma: a whole number, please"))?;
-    let update = ContributorUpdate { karma: Some(karma), comment_public: Some(form.comment_public), comment_private: Some(form.comment_private) };
+    let update = ContributorUpdate {
+        karma: Some(karma),
+        comment_public: Some(form.comment_public),
+        comment_private: Some(form.comment_private),
+    };
     let authorized = Authorized(session.caller, std::marker::PhantomData);
     let _stored = uplift::put_contributor(State(state), authorized, Path(id), JsonBody(update)).await?;
     let back = href(&format!("/ui/uplift/bugs/{}", form.bug), &[]);

@@ -86,15 +86,13 @@ impl RiskSettings {
     pub fn repository(&self, repository: &str) -> Result<&RepositorySettings, RiskError> {
         let wanted = pushlog_path(repository);
         let found =
-            self.repositories.iter().find(|candidate| pushlog_path(&candidate.name) == wanted).ok_or_else(
-                || {
-                    let known: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
-                    RiskError::Config(format!(
-                        "repositories: `{repository}` is not configured (known: {})",
-                        known.join(", ")
-                    ))
-                },
-            )?;
+            self.repositories.iter().find(|candidate| pushlog_path(&candidate.name) == wanted).ok_or_else(|| {
+                let known: Vec<&str> = self.repositories.iter().map(|r| r.name.as_str()).collect();
+                RiskError::Config(format!(
+                    "repositories: `{repository}` is not configured (known: {})",
+                    known.join(", ")
+                ))
+            })?;
         if found.url.is_none() && found.path.is_none() {
             return Err(RiskError::Config(format!("repositories: `{}` has neither a url nor a path", found.name)));
         }

@@ -44,14 +44,14 @@ async fn start_driver() -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromedriver (Debian's chromium-driver) must be installed: scripts/test.sh installs it");
-    let url = format!("http://127.0.0.1:{port}");
+    let driver = Driver { child, url: format!("http://127.0.0.1:{port}") };
     for _ in 0..100 {
-        if reqwest::get(format!("{url}/status")).await.is_ok() {
-            return Driver { child, url };
+        if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
+            return driver;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("chromedriver did not answer on {url}");
+    panic!("chromedriver did not answer on {}", driver.url);
 }
 
 async fn browser(driver: &Driver) -> Client {
@@ -136,13 +136,30 @@ fn screenshot_dir() -> PathBuf {
 /// Opens `path`, waits for its content, checks it, and keeps a screenshot under `name`.
 async fn visit(client: &Client, base: &str, path: &str, name: &str, axe: &str) {
     client.goto(&format!("{base}{path}")).await.unwrap();
-    client.wait().for_element(Locator::Css("main h1")).await.unwrap_or_else(|error| panic!("{path}: no heading: {error}"));
+    client
+        .wait()
+        .for_element(Locator::Css("main h1"))
+        .await
+        .unwrap_or_else(|error| panic!("{path}: no heading: {error}"));
     let errors = errors(client).await;
     assert!(errors.is_empty(), "{path}: {errors:#?}");
     let violations = accessibility_violations(client, axe).await;
     assert!(violations.is_empty(), "{path}: {violations:#?}");
     let png = client.screenshot().await.unwrap();
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits until the browser's URL satisfies `wanted`.
+async fn wait_for_url(client: &Client, wanted: impl Fn(&url::Url) -> bool) {
+    let mut url = client.current_url().await.unwrap();
+    for _ in 0..100 {
+        if wanted(&url) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        url = client.current_url().await.unwrap();
+    }
+    panic!("the browser stayed on {url}");
 }
 
 async fn text(client: &Client, css: &str) -> String {
@@ -152,8 +169,9 @@ async fn text(client: &Client, css: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_loads_clean_and_a_person_signs_in_reruns_and_follows_the_history() {
     let axe_path = workspace_root().join("tests/dashboard/node_modules/axe-core/axe.min.js");
-    let axe = std::fs::read_to_string(&axe_path)
-        .unwrap_or_else(|_| panic!("{} is missing: `npm ci --prefix tests/dashboard` (scripts/test.sh does)", axe_path.display()));
+    let axe = std::fs::read_to_string(&axe_path).unwrap_or_else(|_| {
+        panic!("{} is missing: `npm ci --prefix tests/dashboard` (scripts/test.sh does)", axe_path.display())
+    });
     let upstream = MockServer::start().await;
     Mock::given(wiremock::matchers::any()).respond_with(ResponseTemplate::new(404)).mount(&upstream).await;
     let bin_dir = tempfile::tempdir().unwrap();
@@ -164,7 +182,8 @@ async fn every_page_loads_clean_and_a_person_signs_in_reruns_and_follows_the_his
     let (app_ref, token_ref, work_path) = (&app, token.clone(), work.path().to_owned());
     tokio::task::block_in_place(|| load(app_ref, &token_ref, &work_path));
     let runs: Value = app.get_json("/runs").await;
-    let coverage_run = runs["runs"].as_array().unwrap().iter().find(|run| run["bot"] == "coverage").unwrap()["id"].as_i64().unwrap();
+    let coverage_run =
+        runs["runs"].as_array().unwrap().iter().find(|run| run["bot"] == "coverage").unwrap()["id"].as_i64().unwrap();
     let revision = "b2a9a4bb5c94de179ae7a3f52fde58c0e2897498";
 
     let driver = start_driver().await;
@@ -215,7 +234,7 @@ async fn every_page_loads_clean_and_a_person_signs_in_reruns_and_follows_the_his
     // The history chart: a point opens that revision.
     client.goto(&format!("{base}/ui/coverage?repository=mozilla-central")).await.unwrap();
     client.find(Locator::Css("figure.chart svg a")).await.unwrap().click().await.unwrap();
-    client.wait().for_url(|url: &url::Url| url.query_pairs().any(|(key, _)| key == "changeset")).await.unwrap();
+    wait_for_url(&client, |url| url.query_pairs().any(|(key, _)| key == "changeset")).await;
     let opened = client.current_url().await.unwrap();
     assert!(opened.query_pairs().any(|(key, value)| key == "changeset" && value == revision), "{opened}");
     assert!(text(&client, "main").await.contains(&revision[..12]));
@@ -242,11 +261,10 @@ async fn every_page_loads_clean_and_a_person_signs_in_reruns_and_follows_the_his
 
     // A rerun: a new manual run of the same bot with the same parameters.
     client.find(Locator::Css("form[action$='/rerun'] button")).await.unwrap().click().await.unwrap();
-    client
-        .wait()
-        .for_url(move |url: &url::Url| url.path().starts_with("/ui/runs/") && url.path() != format!("/ui/runs/{coverage_run}"))
-        .await
-        .unwrap();
+    wait_for_url(&client, |url| {
+        url.path().starts_with("/ui/runs/") && url.path() != format!("/ui/runs/{coverage_run}")
+    })
+    .await;
     let rerun_id: i64 = client.current_url().await.unwrap().path().trim_start_matches("/ui/runs/").parse().unwrap();
     let original: Value = app.get_json(&format!("/runs/{coverage_run}")).await;
     let rerun: Value = app.get_json(&format!("/runs/{rerun_id}")).await;
