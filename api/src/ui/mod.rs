@@ -20,10 +20,30 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-use session::Viewer;
+/// A signed-in person: the token's caller and the session's form secret.
+#[derive(Clone, Debug)]
+struct Session {
+    caller: Caller,
+    csrf: String,
+}
+
+impl Session {
+    /// Whether the session's token grants `scope`.
+    fn may(&self, scope: &str) -> bool {
+        self.caller.require(scope).is_ok()
+    }
+}
+
+/// Who is looking at a page: a session, or nobody. When reads are not public, a page needs a
+/// session whose token has `project:shipit:read`.
+#[derive(Clone, Debug)]
+struct Viewer {
+    session: Option<Session>,
+}
 
 /// The pages and their forms.
 pub fn routes() -> Router<AppState> {

@@ -15,7 +15,7 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use super::layout::{self, Shell};
-use super::{UiError, UiResult, bad_request};
+use super::{Session, UiError, UiResult, Viewer, bad_request};
 use crate::auth::{self, Caller, scopes};
 use crate::db;
 use crate::error::ApiError;
@@ -24,27 +24,6 @@ use crate::state::AppState;
 
 const SESSION_COOKIE: &str = "shipit_session";
 const SIGN_IN_COOKIE: &str = "shipit_sign_in";
-
-/// A signed-in person: the token's caller and the session's form secret.
-#[derive(Clone, Debug)]
-pub(super) struct Session {
-    pub(super) caller: Caller,
-    pub(super) csrf: String,
-}
-
-impl Session {
-    /// Whether the session's token grants `scope`.
-    pub(super) fn may(&self, scope: &str) -> bool {
-        self.caller.require(scope).is_ok()
-    }
-}
-
-/// Who is looking at a page: a session, or nobody. When reads are not public, a page needs a
-/// session whose token has `project:shipit:read`.
-#[derive(Clone, Debug)]
-pub(super) struct Viewer {
-    pub(super) session: Option<Session>,
-}
 
 impl FromRequestParts<AppState> for Viewer {
     type Rejection = UiError;
