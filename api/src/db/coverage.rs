@@ -46,6 +46,8 @@ pub struct ReportRef {
     pub id: i64,
     pub revision: String,
     pub push_id: i64,
+    /// When this version of the report was stored: a replaced report has a new one.
+    pub uploaded_at: DateTime<Utc>,
 }
 
 /// The report's key and metadata, as uploaded.
@@ -87,15 +89,15 @@ const PATH_TYPES: &[Type] = &[
     Type::BYTEA,
 ];
 
-const REPORT_BY_REVISION: &str = "SELECT id, revision, push_id FROM coverage_reports \
+const REPORT_BY_REVISION: &str = "SELECT id, revision, push_id, uploaded_at FROM coverage_reports \
      WHERE repository = $1 AND suite = $3 AND platform = $4 \
        AND (revision = $2 OR (length($2) >= 12 AND starts_with(revision, $2))) \
      ORDER BY push_id DESC LIMIT 1";
 
-const REPORT_NEWEST: &str = "SELECT id, revision, push_id FROM coverage_reports \
+const REPORT_NEWEST: &str = "SELECT id, revision, push_id, uploaded_at FROM coverage_reports \
      WHERE repository = $1 AND suite = $2 AND platform = $3 ORDER BY push_id DESC LIMIT 1";
 
-const REPORT_AT_OR_AFTER_PUSH: &str = "SELECT id, revision, push_id FROM coverage_reports \
+const REPORT_AT_OR_AFTER_PUSH: &str = "SELECT id, revision, push_id, uploaded_at FROM coverage_reports \
      WHERE repository = $1 AND suite = $2 AND platform = $3 AND push_id >= $4 ORDER BY push_id ASC LIMIT 1";
 
 const SELECT_PATH: &str = "SELECT path, parent, kind, name, lines_total, lines_covered, lines_missed, \
@@ -319,7 +321,12 @@ pub async fn zero_coverage(pool: &Pool, report_id: i64) -> Result<Vec<ZeroCovera
 }
 
 fn to_report_ref(row: &Row) -> ReportRef {
-    ReportRef { id: row.get("id"), revision: row.get("revision"), push_id: row.get("push_id") }
+    ReportRef {
+        id: row.get("id"),
+        revision: row.get("revision"),
+        push_id: row.get("push_id"),
+        uploaded_at: row.get("uploaded_at"),
+    }
 }
 
 fn to_path_row(row: &Row) -> Result<PathRow, DbError> {

@@ -5,9 +5,11 @@ use std::io::Read;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use flate2::read::DeflateDecoder;
 use futures::TryStreamExt;
+use sha2::{Digest, Sha256};
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::coverage::{
     ALL, CoverageFilters, CoverageReport, CoverageUpload, HistoryPoint, HistoryQuery, LatestReport, PathChild,
@@ -111,20 +113,59 @@ pub async fn latest(
 }
 
 /// A directory with its children one level deep, or a file with its per-line hits.
+///
+/// The answer carries an ETag naming the report's version and the path: a client holding it gets 304 after
+/// one indexed lookup. A report asked for by changeset may be cached for five minutes; the newest
+/// report is revalidated each time.
 #[utoipa::path(get, path = "/coverage/path", tag = "coverage", params(PathQuery), responses(
-    (status = 200, description = "The node", body = PathCoverage),
+    (status = 200, description = "The node", body = PathCoverage, headers(("ETag" = String, description = "The report's version and the path"))),
+    (status = 304, description = "The node is the one of `If-None-Match`"),
     (status = 404, description = "No report, or no such path", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn path(
     State(state): State<AppState>,
     _reader: Reader,
+    headers: HeaderMap,
     QueryParams(query): QueryParams<PathQuery>,
-) -> ApiResult<Json<PathCoverage>> {
+) -> ApiResult<Response> {
+    let (report, path) = locate(&state, &query).await?;
+    let etag = path_etag(&report, &path);
+    let cache = if query.changeset.as_deref().is_some_and(|changeset| !changeset.is_empty()) {
+        "public, max-age=300"
+    } else {
+        "public, no-cache"
+    };
+    let validators = [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, cache.to_owned())];
+    let held = headers.get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok());
+    if held.is_some_and(|held| held.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*")) {
+        return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
+    }
+    let node = read_path(&state, report, &path).await?;
+    Ok((validators, Json(node)).into_response())
+}
+
+/// The ETag of `path` in this version of the report.
+fn path_etag(report: &ReportRef, path: &str) -> String {
+    let digest = Sha256::digest(path.as_bytes());
+    format!("\"{}-{}-{}\"", report.id, report.uploaded_at.timestamp_micros(), hex::encode(&digest[..8]))
+}
+
+/// The node of `query`: what `GET /coverage/path` answers, for the dashboard.
+pub async fn path_coverage(state: &AppState, query: &PathQuery) -> ApiResult<PathCoverage> {
+    let (report, path) = locate(state, query).await?;
+    read_path(state, report, &path).await
+}
+
+/// The report and the normalised path `query` names.
+async fn locate(state: &AppState, query: &PathQuery) -> ApiResult<(ReportRef, String)> {
     check_repository(&query.repository)?;
     let (suite, platform) = (or_all(query.suite.as_deref()), or_all(query.platform.as_deref()));
-    let report = resolve_report(&state, &query.repository, query.changeset.as_deref(), suite, platform).await?;
-    let path = normalise_path(query.path.as_deref().unwrap_or_default())?;
-    let (node, children) = db::coverage::path_with_children(&state.pool, report.id, &path)
+    let report = resolve_report(state, &query.repository, query.changeset.as_deref(), suite, platform).await?;
+    Ok((report, normalise_path(query.path.as_deref().unwrap_or_default())?))
+}
+
+async fn read_path(state: &AppState, report: ReportRef, path: &str) -> ApiResult<PathCoverage> {
+    let (node, children) = db::coverage::path_with_children(&state.pool, report.id, path)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no path {path:?} in the report of {}", report.revision)))?;
     let coverage = node.lines.as_deref().map(decompress_lines).transpose()?;
@@ -146,7 +187,7 @@ pub async fn path(
             })
             .collect()
     });
-    Ok(Json(PathCoverage {
+    Ok(PathCoverage {
         kind: node.kind.to_owned(),
         path: node.path,
         changeset: report.revision,
@@ -157,7 +198,7 @@ pub async fn path(
         coverage_percent: node.coverage_percent,
         coverage,
         children,
-    }))
+    })
 }
 
 /// The coverage of a path over time, oldest first.

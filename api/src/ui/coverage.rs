@@ -67,7 +67,7 @@ pub(super) async fn browse(
         suite: some(&query.suite),
         platform: some(&query.platform),
     };
-    let node = coverage::path(State(state.clone()), Reader, QueryParams(path_query)).await?.0;
+    let node = coverage::path_coverage(&state, &path_query).await?;
     let filters = coverage::filters(
         State(state.clone()),
         Reader,

@@ -30,7 +30,7 @@ pub(super) async fn page(State(state): State<AppState>, viewer: Viewer) -> UiRes
         Some(repository) => {
             let query =
                 PathQuery { repository: repository.clone(), changeset: None, path: None, suite: None, platform: None };
-            Some((repository, coverage::path(State(state.clone()), Reader, QueryParams(query)).await?.0))
+            Some((repository, coverage::path_coverage(&state, &query).await?))
         }
         None => None,
     };

@@ -103,6 +103,39 @@ async fn an_upload_is_read_back_by_directory_and_by_file() {
 }
 
 #[tokio::test]
+async fn a_path_held_by_the_client_is_answered_304_until_its_report_is_replaced() {
+    let (app, token) = coverage_app().await;
+    send(&app, &token, &upload(1, "all", "all", c_project())).await;
+    let by_changeset = format!("/coverage/path?repository=mozilla-central&path=c-project&changeset={}", revision(1));
+    let first = app.client.get(app.url(&by_changeset)).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(first.headers()["cache-control"], "public, max-age=300");
+    let held = |path: String, tag: String| {
+        let app = &app;
+        async move { app.client.get(app.url(&path)).header("if-none-match", tag).send().await.unwrap() }
+    };
+    let again = held(by_changeset.clone(), etag.clone()).await;
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    // Another path of the same report has another tag; the newest report is revalidated each time.
+    let other = held("/coverage/path?repository=mozilla-central&path=c-project/main.c".into(), etag.clone()).await;
+    assert_eq!(other.status(), 200);
+    let newest =
+        app.client.get(app.url("/coverage/path?repository=mozilla-central&path=c-project")).send().await.unwrap();
+    assert_eq!(newest.headers()["cache-control"], "public, no-cache");
+    assert_eq!(newest.headers()["etag"].to_str().unwrap(), etag, "the same report and path");
+
+    // A replaced report is a new version: the old tag no longer matches.
+    send(&app, &token, &upload(1, "all", "all", c_project())).await;
+    let replaced = held(by_changeset, etag.clone()).await;
+    assert_eq!(replaced.status(), 200);
+    assert_ne!(replaced.headers()["etag"].to_str().unwrap(), etag);
+}
+
+#[tokio::test]
 async fn a_second_upload_of_the_same_key_replaces_the_first_entirely() {
     let (app, token) = coverage_app().await;
     send(&app, &token, &upload(1, "all", "all", c_project())).await;
