@@ -114,6 +114,12 @@ fn apply_patch<'r>(repo: &'r Repository, base_tree: &Tree<'r>, patch: &[u8], bas
     if patch.iter().all(u8::is_ascii_whitespace) {
         return Err(refused("the patch is empty".to_owned()));
     }
+    // A unified diff is text (binary files travel as base85 `GIT binary patch` sections). A NUL
+    // byte in a hunk line makes libgit2 1.9's apply read past its buffer (found by the
+    // `unified_diff` fuzz target): refused before libgit2 sees it.
+    if let Some(offset) = patch.iter().position(|byte| *byte == 0) {
+        return Err(refused(format!("the patch holds a NUL byte (at byte {offset}): a unified diff is text")));
+    }
     let diff = Diff::from_buffer(patch).map_err(|error| refused(format!("not a unified diff: {}", error.message())))?;
     if diff.deltas().len() == 0 {
         return Err(refused("the patch changes no file".to_owned()));

@@ -257,6 +257,20 @@ fn a_patch_that_does_not_apply_is_a_clear_error() {
 }
 
 #[test]
+fn a_patch_holding_a_nul_byte_is_refused_before_it_is_applied() {
+    let repo = TestRepo::new();
+    let base = repo.commit(&[("a.py", PY_BASE)]);
+    // What the fuzzer found: libgit2 1.9 read past its buffer applying this new file.
+    let patch = b"diff --git a/src/new.c b/src/new.c\nnew file mode 100644\n--- /dev/null\n+++ b/src/new.c\n\
+                  @@ -0,0 +1,2 @@\n+i\0\0\0\0nt);\n+in gm";
+    let error = analyze(repo.path(), &base, Head::Patch(patch), &only(&["clang-tidy"]), &Options::default());
+    match error {
+        Err(Error::PatchDoesNotApply { detail, .. }) => assert!(detail.contains("NUL byte (at byte 104)"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_patch_naming_a_path_outside_the_tree_is_refused() {
     let repo = TestRepo::new();
     let base = repo.commit(&[("a.py", PY_BASE)]);
