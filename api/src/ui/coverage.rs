@@ -9,7 +9,7 @@ use serde::Deserialize;
 use shipit_shared::api_types::coverage::{HistoryQuery, PathCoverage, PathQuery, RepositoryQuery, ZeroCoverageFile};
 
 use super::chart::{self, Point};
-use super::layout::{self, Shell, coverage_range, href, percent_bar, short};
+use super::layout::{self, Shell, href, percent_bar, short};
 use super::{UiResult, Viewer};
 use crate::auth::Reader;
 use crate::db;
@@ -172,7 +172,7 @@ fn children(query: &Browse, node: &PathCoverage) -> Markup {
             thead { tr { th scope="col" { "Name" } th scope="col" class="number" { "Lines" } th scope="col" class="number" { "Covered" } th scope="col" { "Coverage" } } }
             tbody {
                 @for child in children {
-                    tr class=(coverage_range(child.coverage_percent)) {
+                    tr {
                         td {
                             a href=(query.link(&child.path, &query.changeset)) { (child.name) @if child.kind == "directory" { "/" } }
                         }

@@ -111,7 +111,7 @@ pub(super) fn badge(state: &str) -> Markup {
     html! { span class={ "badge " (state_class(state)) } { (state) } }
 }
 
-/// The colour class of a state word.
+/// The colour class of a state word (`assets/app.js` keeps the same table for live updates).
 pub(super) fn state_class(state: &str) -> &'static str {
     match state {
         "succeeded" | "success" | "completed" | "merged" | "applied" | "already_applied" | "low" => "good",
@@ -136,7 +136,7 @@ pub(super) fn percent_bar(percent: f64) -> Markup {
 }
 
 /// The coverage range a percentage falls in (the classes of coverage.moz.tools' colours).
-pub(super) fn coverage_range(percent: f64) -> &'static str {
+fn coverage_range(percent: f64) -> &'static str {
     match percent {
         p if p >= 80.0 => "good",
         p if p >= 60.0 => "warn",

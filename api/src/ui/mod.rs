@@ -142,6 +142,16 @@ impl IntoResponse for UiError {
 /// A page's result.
 pub type UiResult<T> = Result<T, UiError>;
 
+/// The start (UTC) of the day `text` names (`YYYY-MM-DD`); none when it is empty.
+fn start_of_day(field: &str, text: &str) -> UiResult<Option<chrono::DateTime<chrono::Utc>>> {
+    match text.trim() {
+        "" => Ok(None),
+        day => chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+            .map(|date| Some(date.and_time(chrono::NaiveTime::MIN).and_utc()))
+            .map_err(|_| bad_request(format!("{field}: {day:?} is not a date (YYYY-MM-DD)"))),
+    }
+}
+
 /// 400 for a form or query the page cannot use.
 fn bad_request(detail: impl Into<String>) -> UiError {
     UiError::Api(ApiError::new(StatusCode::BAD_REQUEST, detail))

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shipit_shared::api_types::risk::{Assessment, AssessmentQuery, RiskBand};
 
 use super::layout::{self, Shell, badge, href, short, when};
-use super::{UiResult, Viewer, bad_request};
+use super::{UiResult, Viewer, bad_request, start_of_day};
 use crate::auth::Reader;
 use crate::db;
 use crate::extract::QueryParams;
@@ -43,15 +43,7 @@ pub(super) async fn list(
             RiskBand::parse(text).ok_or_else(|| bad_request(format!("band: {text:?} is not low, medium or high")))?,
         ),
     };
-    let since = match filters.since.trim() {
-        "" => None,
-        day => Some(
-            chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-                .map_err(|_| bad_request(format!("since: {day:?} is not a date (YYYY-MM-DD)")))?
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc(),
-        ),
-    };
+    let since = start_of_day("since", &filters.since)?;
     let page = match &repository {
         Some(repository) => {
             let query = AssessmentQuery {

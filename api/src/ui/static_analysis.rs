@@ -11,7 +11,7 @@ use shipit_shared::api_types::static_analysis::{CheckStatsQuery, DiffSummary};
 
 use super::chart;
 use super::layout::{self, Shell, badge, href, short, when};
-use super::{UiResult, Viewer, bad_request};
+use super::{UiResult, Viewer, bad_request, start_of_day};
 use crate::auth::Reader;
 use crate::db;
 use crate::extract::{Path, QueryParams};
@@ -199,15 +199,7 @@ pub(super) async fn checks(
     viewer: Viewer,
     QueryParams(filters): QueryParams<CheckFilters>,
 ) -> UiResult<Html<String>> {
-    let since = match filters.since.trim() {
-        "" => None,
-        day => Some(
-            chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
-                .map_err(|_| bad_request(format!("since: {day:?} is not a date (YYYY-MM-DD)")))?
-                .and_time(chrono::NaiveTime::MIN)
-                .and_utc(),
-        ),
-    };
+    let since = start_of_day("since", &filters.since)?;
     let query = CheckStatsQuery {
         repository: Some(filters.repository.clone()).filter(|text| !text.is_empty()),
         analyzer: Some(filters.analyzer.clone()).filter(|text| !text.is_empty()),

@@ -2,6 +2,7 @@
 // without this script; it only saves a reload.
 "use strict";
 
+// The colour class of each state word, as ui/layout.rs's state_class gives it.
 const CLASSES = {
   good: ["succeeded", "success", "completed", "merged", "applied", "already_applied", "low"],
   bad: ["failed", "failure", "conflict", "error", "high", "cancelled", "blocked"],
