@@ -29,15 +29,21 @@ fn serve(dir: &Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base_url = served_url(&mut child);
+    (child, base_url)
+}
+
+/// The URL a `shipit-api serve` started with a piped stdout prints (`API  http://…`), without its
+/// trailing slash; its output is read on until it ends, so that it never writes to a closed pipe.
+pub(crate) fn served_url(child: &mut Child) -> String {
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
     let base_url = lines
         .by_ref()
         .map_while(Result::ok)
         .find_map(|line| line.trim().strip_prefix("API").map(|url| url.trim().trim_end_matches('/').to_owned()))
         .expect("serve printed no API URL");
-    // Keep reading so that the server never writes to a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    (child, base_url)
+    base_url
 }
 
 #[tokio::test]

@@ -388,7 +388,6 @@ async fn audit_verify_accepts_the_log_and_names_an_edited_entry() {
 
 /// `shipit-api serve` on `database`, its engine fast, its step leases short.
 fn serve(database: &shipit_api::testing::TestDatabase, dir: &std::path::Path) -> (std::process::Child, String) {
-    use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipit-api"))
         .args(["--database-url", &database.url(), "serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)
@@ -404,13 +403,7 @@ fn serve(database: &shipit_api::testing::TestDatabase, dir: &std::path::Path) ->
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let base_url = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| line.trim().strip_prefix("API").map(|url| url.trim().trim_end_matches('/').to_owned()))
-        .expect("serve printed no API URL");
-    std::thread::spawn(move || lines.for_each(drop));
+    let base_url = crate::cli::served_url(&mut child);
     (child, base_url)
 }
 

@@ -134,7 +134,7 @@ async fn a_push_touching_cpp_runs_the_risk_bot_which_uploads_its_assessment() {
     // The run the listener opened is closed by the bot, successfully.
     let app = &harness.app;
     let closed_run = || async {
-        let page: RunPage = app.client.get(app.url("/runs?bot=risk")).send().await.unwrap().json().await.unwrap();
+        let page: RunPage = app.get_json("/runs?bot=risk").await;
         page.runs.into_iter().next().filter(|run| run.status != RunStatus::Running)
     };
     wait_until("the risk bot closes its run", Duration::from_secs(60), || async { closed_run().await.is_some() }).await;
@@ -149,15 +149,7 @@ async fn a_push_touching_cpp_runs_the_risk_bot_which_uploads_its_assessment() {
     assert_eq!(run.parameters["REVISIONS"], head.as_str());
     assert_eq!(run.counts["assessed"], 1);
 
-    let read: RevisionAssessments = app
-        .client
-        .get(app.url(&format!("/risk/revisions/{head}?repository=mozilla-central")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: RevisionAssessments = app.get_json(&format!("/risk/revisions/{head}?repository=mozilla-central")).await;
     let assessment = &read.assessments[0].assessment;
     assert_eq!(assessment.parent.as_deref(), Some(parent.as_str()));
     assert!((0.0..=1.0).contains(&assessment.probability));

@@ -48,7 +48,7 @@ async fn a_push_is_scored_and_uploaded_once_and_unknown_revisions_make_the_run_p
 
     let bot = RiskBot { repository: REPOSITORY.to_owned(), revisions: vec![pushed.clone(), "0badc0ffee".to_owned()] };
     assert_eq!(execute(bot.clone(), Some(&config), None).await, Exit::Partial);
-    let runs: RunPage = app.client.get(app.url("/runs?bot=risk")).send().await.unwrap().json().await.unwrap();
+    let runs: RunPage = app.get_json("/runs?bot=risk").await;
     assert_eq!(runs.runs[0].status, RunStatus::Partial);
     assert!(
         runs.runs[0].error_summary.as_deref().unwrap().starts_with("0badc0ffee: "),
@@ -59,18 +59,10 @@ async fn a_push_is_scored_and_uploaded_once_and_unknown_revisions_make_the_run_p
 
     let only_known = RiskBot { revisions: vec![pushed.clone()], ..bot };
     assert_eq!(execute(only_known, Some(&config), None).await, Exit::Succeeded);
-    let runs: RunPage = app.client.get(app.url("/runs?bot=risk")).send().await.unwrap().json().await.unwrap();
+    let runs: RunPage = app.get_json("/runs?bot=risk").await;
     assert_eq!((runs.runs[0].counts["inserted"].as_i64(), runs.runs[0].counts["updated"].as_i64()), (Some(0), Some(0)));
 
-    let page: AssessmentPage = app
-        .client
-        .get(app.url(&format!("/risk/assessments?repository={REPOSITORY}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: AssessmentPage = app.get_json(&format!("/risk/assessments?repository={REPOSITORY}")).await;
     assert_eq!(page.assessments.len(), 1);
     let assessment = &page.assessments[0].assessment;
     assert_eq!(assessment.revision, pushed);
