@@ -98,9 +98,14 @@ pub fn is_valid_scope(scope: &str) -> bool {
 
 /// A new random token.
 pub fn generate_token() -> String {
+    format!("{TOKEN_PREFIX}{}", random_secret())
+}
+
+/// 32 random bytes as 64 hex digits: a token's secret, a dashboard session or form secret.
+pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
+    hex::encode(bytes)
 }
 
 /// The digest stored for a token.

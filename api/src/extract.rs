@@ -1,6 +1,7 @@
 //! Request extractors whose rejections are problem+json naming the field at fault: JSON bodies,
-//! query parameters and path parameters. They are also the one place where text is checked for
-//! NUL characters, which PostgreSQL refuses in `text` and `jsonb`: no handler sees one.
+//! query parameters and path parameters; and the `If-None-Match` check of cached answers. The
+//! extractors are the one place where text is checked for NUL characters, which PostgreSQL
+//! refuses in `text` and `jsonb`: no handler sees one.
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
@@ -165,6 +166,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             }
         })
     }
+}
+
+/// Whether the request's `If-None-Match` names `etag` (a quoted tag) or is `*`: the client holds
+/// this version and gets 304.
+pub fn holds_etag(headers: &axum::http::HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|held| held.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"))
 }
 
 #[cfg(test)]

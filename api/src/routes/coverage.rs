@@ -22,7 +22,7 @@ use crate::auth::{Authorized, Reader, scopes};
 use crate::covdir::{self, ParsedUpload};
 use crate::db::{self, coverage::NewReport, coverage::ReportRef, coverage::RootTotals};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{QueryParams, check_json_content};
+use crate::extract::{QueryParams, check_json_content, holds_etag};
 use crate::state::AppState;
 
 const LATEST_REPORTS: i64 = 10;
@@ -136,8 +136,7 @@ pub async fn path(
         "public, no-cache"
     };
     let validators = [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, cache.to_owned())];
-    let held = headers.get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok());
-    if held.is_some_and(|held| held.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*")) {
+    if holds_etag(&headers, &etag) {
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
     let node = read_path(&state, report, &path).await?;

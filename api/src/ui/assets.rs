@@ -8,6 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use crate::extract::holds_etag;
+
 struct Asset {
     name: &'static str,
     content_type: &'static str,
@@ -44,7 +46,7 @@ pub(super) async fn serve(Path(name): Path<String>, headers: HeaderMap) -> Respo
         (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
         (header::ETAG, HeaderValue::from_str(&etag).expect("hex is valid header text")),
     ];
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|value| value.as_bytes() == etag.as_bytes()) {
+    if holds_etag(&headers, &etag) {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
     (cache, [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))], asset.body).into_response()

@@ -10,7 +10,7 @@ use shipit_shared::api_types::coverage::{HistoryQuery, PathCoverage, PathQuery, 
 
 use super::chart::{self, Point};
 use super::layout::{self, Shell, href, percent_bar, short};
-use super::{UiResult, Viewer};
+use super::{UiResult, Viewer, non_empty};
 use crate::auth::Reader;
 use crate::db;
 use crate::extract::QueryParams;
@@ -47,10 +47,6 @@ impl Browse {
     }
 }
 
-fn some(text: &str) -> Option<String> {
-    Some(text.to_owned()).filter(|text| !text.is_empty())
-}
-
 /// `GET /ui/coverage?repository=&path=&changeset=&suite=&platform=`.
 pub(super) async fn browse(
     State(state): State<AppState>,
@@ -62,10 +58,10 @@ pub(super) async fn browse(
     }
     let path_query = PathQuery {
         repository: query.repository.clone(),
-        changeset: some(&query.changeset),
-        path: some(&query.path),
-        suite: some(&query.suite),
-        platform: some(&query.platform),
+        changeset: non_empty(&query.changeset),
+        path: non_empty(&query.path),
+        suite: non_empty(&query.suite),
+        platform: non_empty(&query.platform),
     };
     let node = coverage::path_coverage(&state, &path_query).await?;
     let filters = coverage::filters(
@@ -77,11 +73,11 @@ pub(super) async fn browse(
     .0;
     let history_query = HistoryQuery {
         repository: query.repository.clone(),
-        path: some(&query.path),
+        path: non_empty(&query.path),
         start: None,
         end: None,
-        suite: some(&query.suite),
-        platform: some(&query.platform),
+        suite: non_empty(&query.suite),
+        platform: non_empty(&query.platform),
     };
     let history = coverage::history(State(state.clone()), Reader, QueryParams(history_query)).await?.0;
     let points: Vec<Point> = history
@@ -266,7 +262,7 @@ pub(super) async fn zero(
     viewer: Viewer,
     QueryParams(filters): QueryParams<ZeroFilters>,
 ) -> UiResult<Html<String>> {
-    let query = RepositoryQuery { repository: filters.repository.clone(), changeset: some(&filters.changeset) };
+    let query = RepositoryQuery { repository: filters.repository.clone(), changeset: non_empty(&filters.changeset) };
     let report = coverage::zero(State(state), Reader, QueryParams(query)).await?.0;
     let mut files: Vec<&ZeroCoverageFile> = report.files.iter().filter(|file| keep(&filters, file)).collect();
     files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.name.cmp(&b.name)));

@@ -142,6 +142,11 @@ impl IntoResponse for UiError {
 /// A page's result.
 pub type UiResult<T> = Result<T, UiError>;
 
+/// A form field as a filter: none when it is empty.
+fn non_empty(text: &str) -> Option<String> {
+    Some(text.to_owned()).filter(|text| !text.is_empty())
+}
+
 /// The start (UTC) of the day `text` names (`YYYY-MM-DD`); none when it is empty.
 fn start_of_day(field: &str, text: &str) -> UiResult<Option<chrono::DateTime<chrono::Utc>>> {
     match text.trim() {

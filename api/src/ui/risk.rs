@@ -8,7 +8,7 @@ use serde::Deserialize;
 use shipit_shared::api_types::risk::{Assessment, AssessmentQuery, RiskBand};
 
 use super::layout::{self, Shell, badge, href, short, when};
-use super::{UiResult, Viewer, bad_request, start_of_day};
+use super::{UiResult, Viewer, bad_request, non_empty, start_of_day};
 use crate::auth::Reader;
 use crate::db;
 use crate::extract::QueryParams;
@@ -53,7 +53,7 @@ pub(super) async fn list(
                 min_score: None,
                 model: None,
                 limit: Some(50),
-                after: Some(filters.after.clone()).filter(|after| !after.is_empty()),
+                after: non_empty(&filters.after),
             };
             Some(risk::list_assessments(State(state.clone()), Reader, QueryParams(query)).await?.0)
         }

@@ -11,7 +11,7 @@ use shipit_shared::api_types::{RunQuery, RunStatus, TriggerRun};
 
 use super::layout::{self, Shell, badge, href, when};
 use super::session::{CsrfForm, SignedIn, check_form};
-use super::{UiResult, Viewer, bad_request};
+use super::{UiResult, Viewer, bad_request, non_empty};
 use crate::auth::{Authorized, Reader, scopes};
 use crate::extract::{JsonBody, Path, QueryParams};
 use crate::routes::runs;
@@ -44,7 +44,7 @@ pub(super) async fn list(
                 .ok_or_else(|| bad_request(format!("no run status is called {name:?}")))?,
         ),
     };
-    let bot = Some(filters.bot.clone()).filter(|bot| !bot.is_empty());
+    let bot = non_empty(&filters.bot);
     let query = RunQuery { bot, status, limit: Some(50), before: filters.before };
     let page = runs::list_runs(State(state.clone()), Reader, QueryParams(query)).await?.0;
     let bots: Vec<&str> = state.bots.iter().map(|bot| bot.name.as_str()).collect();

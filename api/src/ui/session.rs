@@ -11,7 +11,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::html;
-use rand::RngCore;
 use serde::Deserialize;
 
 use super::layout::{self, Shell};
@@ -122,12 +121,6 @@ fn same_secret(expected: &str, given: &str) -> bool {
         && expected.bytes().zip(given.bytes()).fold(0u8, |differ, (a, b)| differ | (a ^ b)) == 0
 }
 
-fn random_hex() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
 /// A `Set-Cookie` value for the dashboard's paths. Plain HTTP is only expected on a loopback host
 /// (a developer's machine): everywhere else the cookie is sent over HTTPS only.
 fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
@@ -158,7 +151,7 @@ pub(super) struct NextQuery {
 
 /// The sign-in form.
 pub(super) async fn sign_in_page(headers: HeaderMap, QueryParams(query): QueryParams<NextQuery>) -> Response {
-    let secret = random_hex();
+    let secret = auth::random_secret();
     let next = local_target(query.next.as_deref());
     let viewer = Viewer { session: None };
     let body = html! {
@@ -210,8 +203,8 @@ pub(super) async fn sign_in(
     if let Some(token_expiry) = record.expires_at {
         expires_at = expires_at.min(token_expiry);
     }
-    let id = random_hex();
-    db::sessions::insert(&state.pool, &auth::digest(&id), record.id, &random_hex(), expires_at).await?;
+    let id = auth::random_secret();
+    db::sessions::insert(&state.pool, &auth::digest(&id), record.id, &auth::random_secret(), expires_at).await?;
     tracing::info!(token = %record.name, "dashboard sign-in");
     let max_age = (expires_at - Utc::now()).num_seconds().max(1);
     let mut response = Redirect::to(&local_target(Some(&form.next))).into_response();

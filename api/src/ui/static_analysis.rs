@@ -11,7 +11,7 @@ use shipit_shared::api_types::static_analysis::{CheckStatsQuery, DiffSummary};
 
 use super::chart;
 use super::layout::{self, Shell, badge, href, short, when};
-use super::{UiResult, Viewer, bad_request, start_of_day};
+use super::{UiResult, Viewer, bad_request, non_empty, start_of_day};
 use crate::auth::Reader;
 use crate::db;
 use crate::extract::{Path, QueryParams};
@@ -200,11 +200,8 @@ pub(super) async fn checks(
     QueryParams(filters): QueryParams<CheckFilters>,
 ) -> UiResult<Html<String>> {
     let since = start_of_day("since", &filters.since)?;
-    let query = CheckStatsQuery {
-        repository: Some(filters.repository.clone()).filter(|text| !text.is_empty()),
-        analyzer: Some(filters.analyzer.clone()).filter(|text| !text.is_empty()),
-        since,
-    };
+    let query =
+        CheckStatsQuery { repository: non_empty(&filters.repository), analyzer: non_empty(&filters.analyzer), since };
     let stats = static_analysis::get_checks(State(state), Reader, QueryParams(query)).await?.0;
     let mut per_day: BTreeMap<chrono::NaiveDate, i64> = BTreeMap::new();
     let mut per_check: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
