@@ -1,5 +1,5 @@
-//! The server loop: the router served on a listener, with the sweeper of silent runs and the
-//! pipeline engine beside it.
+//! The server loop: the router served on a listener, with the sweeper of silent runs, the
+//! pipeline engine and the sender of notifications beside it.
 
 use std::future::Future;
 
@@ -20,10 +20,13 @@ pub async fn serve(
         .pipelines
         .engine
         .then(|| tokio::spawn(crate::pipelines::engine::run(state.clone(), state.listen_config.clone())));
+    // Whoever moves pipelines also tells people about their sign-offs.
+    let notifications =
+        state.config.pipelines.engine.then(|| tokio::spawn(crate::pipelines::services::notify::run(state.clone())));
     let served = axum::serve(listener, crate::router::router(state)).with_graceful_shutdown(shutdown).await;
     sweeper.abort();
-    if let Some(engine) = engine {
-        engine.abort();
+    for task in [engine, notifications].into_iter().flatten() {
+        task.abort();
     }
     served
 }

@@ -63,9 +63,51 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// The pipeline engine (`[pipelines]`).
     pub pipelines: PipelineSettings,
+    /// Who may sign (`[signoff]`).
+    pub signoff: SignoffSettings,
+    /// Who is told of sign-off steps, and how (`[notifications]`).
+    pub notifications: NotificationSettings,
     /// How long a dashboard sign-in lasts (`SHIPIT_UI_SESSION_HOURS`); the token's own expiry
     /// and revocation end it sooner.
     pub ui_session_hours: u32,
+}
+
+/// Rules of signing.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct SignoffSettings {
+    /// Only a person signed in with a second factor may sign (`SHIPIT_SIGNOFF__REQUIRE_MFA`).
+    pub require_mfa: bool,
+}
+
+/// How people are told that a sign-off step waits for them, completed or expired: by email
+/// over SMTP, by a webhook, both or neither.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct NotificationSettings {
+    /// `smtp://host:port` (plain or STARTTLS when offered), `smtps://user:password@host` (TLS)
+    /// (`SHIPIT_NOTIFICATIONS__SMTP_URL`); none sends no email.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of the emails.
+    pub from: String,
+    /// Where a JSON document of each notification is POSTed (`SHIPIT_NOTIFICATIONS__WEBHOOK_URL`).
+    pub webhook_url: Option<url::Url>,
+    /// Deliveries tried before one is given up (the wait doubles from 5 s to an hour).
+    pub max_attempts: u32,
+    /// How often due notifications and expired sign-offs are looked for, in seconds.
+    pub interval_secs: f64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: "ShipIt <shipit@localhost>".to_owned(),
+            webhook_url: None,
+            max_attempts: 12,
+            interval_secs: 1.0,
+        }
+    }
 }
 
 /// How the pipeline engine runs.
@@ -194,6 +236,8 @@ impl Default for ApiConfig {
             taskcluster: None,
             public_url: None,
             pipelines: PipelineSettings::default(),
+            signoff: SignoffSettings::default(),
+            notifications: NotificationSettings::default(),
             ui_session_hours: 8,
         }
     }

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 
 use crate::config::ApiConfig;
 use crate::error::{ApiError, ensure_problem_json};
-use crate::routes::{coverage, health, pipelines, runs};
+use crate::routes::{coverage, health, pipelines, runs, steps};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -32,6 +32,7 @@ use crate::state::AppState;
         (name = "risk", description = "The risk bot: assessments of pushed changes, riskiest first, and the model versions with their evaluation"),
         (name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors"),
         (name = "pipelines", description = "Release pipelines: a DAG of steps created on step services, followed to their end, audited"),
+        (name = "steps", description = "The built-in step services (signoff, taskcluster, bot): the Step API, and signing"),
     ),
 )]
 struct ApiDoc;
@@ -96,6 +97,10 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(pipelines::get_status))
         .routes(routes!(pipelines::retry_step))
         .routes(routes!(pipelines::get_audit))
+        .routes(routes!(steps::list_steps))
+        .routes(routes!(steps::get_step, steps::put_step, steps::delete_step))
+        .routes(routes!(steps::get_step_definition))
+        .routes(routes!(steps::get_step_status))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))

@@ -15,6 +15,7 @@ pub mod runner;
 pub mod secrets;
 pub mod settings;
 pub mod signals;
+pub mod taskcluster;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 use url::Url;
 
 use crate::api_client::{ApiClient, ApiClientError};
 use crate::api_types::{NewRun, Run, RunFinish, RunOutcome, RunStatus, RunTrigger};
 use crate::http::{HttpError, UpstreamClient};
+use crate::taskcluster::{self, Credentials};
 use std::future::Future;
 
 /// The environment variable naming the run a started bot reports to.
@@ -269,15 +270,8 @@ async fn trigger_hook(
 }
 
 fn hawk_header(config: &TaskclusterRunnerConfig, url: &Url) -> Result<String, RunnerError> {
-    let key = hawk::Key::new(config.access_token.expose_secret().as_bytes(), hawk::DigestAlgorithm::Sha256)
-        .map_err(|error| RunnerError::Unexpected(format!("bad access token: {error}")))?;
-    let credentials = hawk::Credentials { id: config.client_id.clone(), key };
-    let request = hawk::RequestBuilder::from_url("POST", url)
-        .map_err(|error| RunnerError::Unexpected(format!("cannot sign {url}: {error}")))?
-        .request();
-    let header =
-        request.make_header(&credentials).map_err(|error| RunnerError::Unexpected(format!("cannot sign: {error}")))?;
-    Ok(format!("Hawk {header}"))
+    let credentials = Credentials { client_id: config.client_id.clone(), access_token: config.access_token.clone() };
+    taskcluster::hawk_header("POST", url, &credentials).map_err(|error| RunnerError::Unexpected(error.to_string()))
 }
 
 /// Spawns the bot's command (`<bin_dir>/<bot>-bot run` by default) with the parameters in its

@@ -8,6 +8,7 @@ pub mod risk;
 pub mod runs;
 pub mod sessions;
 pub mod static_analysis;
+pub mod steps;
 pub mod tokens;
 pub mod uplift;
 
@@ -35,6 +36,11 @@ pub enum DbError {
     /// A row holds a value the code does not know.
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+}
+
+/// A name stored in the database (a state, a kind) read back as its type.
+fn parse<T: std::str::FromStr<Err = shipit_shared::api_types::UnknownName>>(name: &str) -> Result<T, DbError> {
+    name.parse().map_err(|error: shipit_shared::api_types::UnknownName| DbError::Corrupt(error.to_string()))
 }
 
 impl DbError {

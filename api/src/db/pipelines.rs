@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use shipit_shared::api_types::pipelines::{PipelineState, PipelineSummary, StepKind, StepState};
 use tokio_postgres::Row;
 
-use super::DbError;
+use super::{DbError, parse};
 
 macro_rules! pipeline_columns {
     () => {
@@ -403,8 +403,4 @@ fn to_audit(row: &Row) -> Result<AuditRecord, DbError> {
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
-}
-
-fn parse<T: std::str::FromStr<Err = shipit_shared::api_types::UnknownName>>(name: &str) -> Result<T, DbError> {
-    name.parse().map_err(|error: shipit_shared::api_types::UnknownName| DbError::Corrupt(error.to_string()))
 }

@@ -6,7 +6,7 @@ use shipit_shared::api_types::run_limits::{LISTED_ERROR_SUMMARY_CHARS, MAX_COUNT
 use shipit_shared::api_types::{NewRun, Run, RunFinish, RunProgress, RunQuery, RunStatus};
 use tokio_postgres::Row;
 
-use super::DbError;
+use super::{DbError, parse};
 
 macro_rules! columns {
     () => {
@@ -208,10 +208,6 @@ fn to_run(row: &Row) -> Result<Run, DbError> {
         updated_at: row.get("updated_at"),
         finished_at: row.get("finished_at"),
     })
-}
-
-fn parse<T: std::str::FromStr<Err = shipit_shared::api_types::UnknownName>>(name: &str) -> Result<T, DbError> {
-    name.parse().map_err(|error: shipit_shared::api_types::UnknownName| DbError::Corrupt(error.to_string()))
 }
 
 fn object(value: Value) -> Map<String, Value> {

@@ -166,6 +166,22 @@ pub fn parse_duration(text: &str, field: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// The parameters of a step created directly on a built-in service (the body of
+/// `PUT /steps/{service}/{uid}`): the field at fault (relative to the body) and why.
+pub fn check_builtin(
+    kind: StepKind,
+    parameters: &Map<String, Value>,
+    bots: &[BotDefinition],
+) -> Result<(), DefinitionError> {
+    let size = serde_json::to_vec(parameters).map_or(usize::MAX, |json| json.len());
+    if size > MAX_PARAMETERS_BYTES {
+        return Err(refuse("parameters", format!("parameters are at most {MAX_PARAMETERS_BYTES} bytes of JSON")));
+    }
+    check_parameters_of(kind, parameters, bots, 0).map_err(|(field, detail)| {
+        refuse(if field.is_empty() || field == "." { "parameters".to_owned() } else { field }, detail)
+    })
+}
+
 /// The parameters of a built-in service, checked as that service will read them: the field at
 /// fault (relative to `parameters`) and why.
 fn check_parameters_of(

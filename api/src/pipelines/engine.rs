@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
-use shipit_shared::api_types::pipelines::StepStatus;
+use shipit_shared::api_types::pipelines::{PipelineDefinition, StepKind, StepStatus};
 use tokio::sync::{Notify, Semaphore};
 use tokio_postgres::AsyncMessage;
 
-use super::transitions::{self, Action, Outcome, Pacing, Work, service_base, service_uid};
+use super::definition;
+use super::services::{self, StepError};
+use super::transitions::{self, Action, Created, Outcome, Pacing, Work, service_base, service_uid};
 use crate::config::PipelineSettings;
 use crate::db;
 use crate::state::AppState;
@@ -162,8 +164,10 @@ impl Engine {
     fn launch(self: &Arc<Self>, action: Action, permit: tokio::sync::OwnedSemaphorePermit) {
         let engine = self.clone();
         tokio::spawn(async move {
-            let public_url = engine.state.config.public_url();
-            let outcome = perform(&engine.http, &action, &public_url).await;
+            let outcome = match (&action.step.api_url, action.step.kind) {
+                (None, Some(kind)) => perform_built_in(&engine.state, kind, &action).await,
+                _ => perform(&engine.http, &action).await,
+            };
             tracing::debug!(step = %action.step.uid, pipeline = %action.step.pipeline_uid, work = ?action.work, ?outcome, "step service answered");
             // A polling engine (`listen` off) acts on its interval only, even on its own work.
             let lease = engine.settings.listen.then(|| engine.settings.lease());
@@ -188,11 +192,64 @@ impl Engine {
     }
 }
 
-/// Asks the step's service to do the claimed work.
-async fn perform(http: &reqwest::Client, action: &Action, public_url: &str) -> Outcome {
+/// Does the claimed work of a step of a built-in service, in this process.
+async fn perform_built_in(state: &AppState, kind: StepKind, action: &Action) -> Outcome {
     let step = &action.step;
-    let url =
-        format!("{}/{}", service_base(step, public_url), service_uid(&step.pipeline_uid, &step.uid, step.attempts));
+    let uid = service_uid(&step.pipeline_uid, &step.uid, step.attempts);
+    let actor = format!("pipeline {}", step.pipeline_uid);
+    let parameters = step.parameters.as_object().cloned().unwrap_or_default();
+    if kind == StepKind::Pipeline {
+        return perform_nested(state, action, &uid, &actor).await;
+    }
+    let answer = match action.work {
+        Work::Create => services::create(state, kind, &uid, &parameters, &actor).await.map(|_| Outcome::Created),
+        Work::Poll => services::status(state, kind, &uid).await.map(Outcome::Status),
+        Work::Cancel => services::cancel(state, kind, &uid, &actor).await.map(|_| Outcome::CancelDone),
+    };
+    answer.unwrap_or_else(|error| match error {
+        StepError::NotFound { .. } | StepError::Conflict(_) if action.work == Work::Cancel => Outcome::CancelDone,
+        StepError::Upstream { transient: true, .. } | StepError::Db(_) => Outcome::Transient(error.to_string()),
+        error => Outcome::Refused(error.to_string()),
+    })
+}
+
+/// A nested pipeline, created, followed and cancelled in this process.
+async fn perform_nested(state: &AppState, action: &Action, uid: &str, actor: &str) -> Outcome {
+    let pool = &state.pool;
+    match action.work {
+        Work::Create => {
+            let definition: PipelineDefinition = match serde_json::from_value(action.step.parameters.clone()) {
+                Ok(definition) => definition,
+                Err(error) => return Outcome::Refused(format!("not a pipeline definition: {error}")),
+            };
+            let steps = match definition::validate(&definition, &state.bots) {
+                Ok(steps) => steps,
+                Err(error) => return Outcome::Refused(error.to_string()),
+            };
+            match transitions::create(pool, uid, &definition, &steps, actor).await {
+                Ok(Created::New | Created::Same) => Outcome::Created,
+                Ok(Created::Conflict) => {
+                    Outcome::Refused(format!("the pipeline `{uid}` exists with another definition"))
+                }
+                Err(error) => Outcome::Transient(error.to_string()),
+            }
+        }
+        Work::Poll => match transitions::view(pool, uid, &state.config.public_url()).await {
+            Ok(Some(pipeline)) => Outcome::Status(transitions::status_of(&pipeline)),
+            Ok(None) => Outcome::Refused(format!("the pipeline `{uid}` is gone")),
+            Err(error) => Outcome::Transient(error.to_string()),
+        },
+        Work::Cancel => match transitions::cancel(pool, uid, actor).await {
+            Ok(_) => Outcome::CancelDone,
+            Err(error) => Outcome::Transient(error.to_string()),
+        },
+    }
+}
+
+/// Asks the step's external service to do the claimed work.
+async fn perform(http: &reqwest::Client, action: &Action) -> Outcome {
+    let step = &action.step;
+    let url = format!("{}/{}", service_base(step, ""), service_uid(&step.pipeline_uid, &step.uid, step.attempts));
     let request = match action.work {
         Work::Create => http.put(&url).json(&step.parameters),
         Work::Poll => http.get(format!("{url}/status")),

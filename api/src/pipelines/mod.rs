@@ -5,4 +5,5 @@ pub mod audit;
 pub mod definition;
 pub mod engine;
 pub mod graph;
+pub mod services;
 pub mod transitions;

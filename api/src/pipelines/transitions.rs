@@ -22,6 +22,13 @@ pub fn service_uid(pipeline_uid: &str, step_uid: &str, attempt: i32) -> String {
     if attempt <= 1 { format!("{pipeline_uid}.{step_uid}") } else { format!("{pipeline_uid}.{step_uid}~{attempt}") }
 }
 
+/// The pipeline and step a service uid names: `<pipeline>.<step>` or `<pipeline>.<step>~<n>`.
+pub fn pipeline_step_of(uid: &str) -> Option<(&str, &str)> {
+    let (pipeline, step) = uid.rsplit_once('.')?;
+    let step = step.split_once('~').map_or(step, |(step, _)| step);
+    (!pipeline.is_empty() && !step.is_empty()).then_some((pipeline, step))
+}
+
 /// The base URL of a step's service: its `api_url`, or the built-in service on this API.
 pub fn service_base(step: &StepRow, public_url: &str) -> String {
     match (&step.api_url, step.kind) {
@@ -174,6 +181,13 @@ impl Locked {
             self.chain.append(client, Event::transition(None, state.as_str(), next.as_str(), cause)).await?;
             state = next;
             changed = true;
+            // A nested pipeline tells the pipeline it is a step of at once.
+            if next.as_step_state() != StepServiceState::InProgress
+                && let Some((parent, step)) = pipeline_step_of(&self.row.uid)
+                && crate::db::steps::wake_pipeline_step(client, parent, step).await?
+            {
+                queries::notify(client, parent).await?;
+            }
         }
         if changed {
             queries::notify(client, &self.row.uid).await?;
@@ -560,6 +574,15 @@ mod tests {
     fn what_a_step_service_says_is_stored_without_control_characters_and_bounded() {
         assert_eq!(clean("ok\nbad\0byte\u{7}"), "ok\nbad\u{fffd}byte\u{fffd}");
         assert_eq!(clean(&"x".repeat(5_000)).chars().count(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn a_service_uid_names_its_pipeline_and_step() {
+        assert_eq!(pipeline_step_of("firefox-99.0b1.S"), Some(("firefox-99.0b1", "S")));
+        assert_eq!(pipeline_step_of("firefox-99.0b1.S~3"), Some(("firefox-99.0b1", "S")));
+        assert_eq!(pipeline_step_of("outer.N.B"), Some(("outer.N", "B")));
+        assert_eq!(pipeline_step_of("standalone"), None);
+        assert_eq!(pipeline_step_of(".S"), None);
     }
 
     #[test]

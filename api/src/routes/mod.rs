@@ -8,4 +8,5 @@ pub mod pipelines;
 pub mod risk;
 pub mod runs;
 pub mod static_analysis;
+pub mod steps;
 pub mod uplift;

@@ -220,6 +220,29 @@ pub enum StepServiceState {
     Cancelled,
 }
 
+impl StepServiceState {
+    /// The name stored in the database and used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in_progress",
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::str::FromStr for StepServiceState {
+    type Err = UnknownName;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Self::InProgress, Self::Success, Self::Failure, Self::Cancelled]
+            .into_iter()
+            .find(|state| state.as_str() == name)
+            .ok_or_else(|| UnknownName(name.to_owned()))
+    }
+}
+
 impl From<StepServiceState> for StepState {
     fn from(state: StepServiceState) -> Self {
         match state {
@@ -462,4 +485,85 @@ pub struct BotParameters {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub parameters: Map<String, Value>,
+}
+
+/// A step of a built-in step service (`GET /steps/{service}/{uid}`).
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
+pub struct ServiceStep {
+    /// Keyset cursor of the listing.
+    pub id: i64,
+    pub uid: String,
+    pub service: StepKind,
+    pub state: StepServiceState,
+    pub message: Option<String>,
+    /// What the step was created with.
+    #[schema(value_type = Object)]
+    pub parameters: Map<String, Value>,
+    /// The token (or pipeline engine) that created it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Taskcluster: the task group followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_group_id: Option<String>,
+    /// Bot: the run started for the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    /// Sign-off: the policy, the signatures and who may still sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signoff: Option<SignoffProgress>,
+}
+
+/// Where a sign-off step stands.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
+pub struct SignoffProgress {
+    pub policy: Vec<std::collections::BTreeMap<String, u32>>,
+    pub signatures: Vec<Signature>,
+    /// The groups and emails whose signature would still count, while the step waits.
+    pub may_sign: Vec<String>,
+    /// People who may not sign.
+    pub separate_from: Vec<String>,
+    /// The step fails unless signed before this.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A signature of a sign-off step.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
+pub struct Signature {
+    pub email: String,
+    /// The group (or the email) the person signed for.
+    pub group: String,
+    /// How the person signed in: `local` or `oidc`.
+    pub credential: String,
+    pub signed_at: DateTime<Utc>,
+}
+
+/// The body of `PUT /steps/signoff/{uid}/sign`.
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    /// The group (one of the signer's) or the signer's own email that the signature counts for.
+    pub group: String,
+}
+
+/// A page of `GET /steps/{service}`, newest first.
+#[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
+pub struct ServiceStepPage {
+    pub steps: Vec<ServiceStep>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Query of `GET /steps/{service}`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ServiceStepQuery {
+    /// Only steps in this state.
+    pub status: Option<StepServiceState>,
+    /// Only steps listed after this cursor (`next_before` of the previous page).
+    pub before: Option<i64>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
 }
