@@ -28,7 +28,7 @@ pub enum DbError {
     #[error("database unavailable: {0}")]
     Unavailable(#[from] deadpool_postgres::PoolError),
     /// A statement failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe(.0))]
     Query(#[from] tokio_postgres::Error),
     /// A migration failed.
     #[error("migration failed: {0}")]
@@ -36,6 +36,14 @@ pub enum DbError {
     /// A row holds a value the code does not know.
     #[error("unexpected value in the database: {0}")]
     Corrupt(String),
+}
+
+/// What PostgreSQL said, when it said something (`db error` alone tells nothing).
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }
 
 /// A name stored in the database (a state, a kind) read back as its type.

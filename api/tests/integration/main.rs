@@ -17,6 +17,7 @@ mod runner;
 mod runs;
 mod scheduler;
 mod static_analysis;
+mod step_services;
 mod ui;
 mod uplift;
 
