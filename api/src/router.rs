@@ -101,6 +101,7 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(steps::get_step, steps::put_step, steps::delete_step))
         .routes(routes!(steps::get_step_definition))
         .routes(routes!(steps::get_step_status))
+        .routes(routes!(steps::sign, steps::withdraw))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))

@@ -312,7 +312,7 @@ pub async fn notifications(client: &impl GenericClient, step_uid: &str) -> Resul
     client.query(&statement, &[&step_uid]).await?.iter().map(to_notification).collect()
 }
 
-const GROUP_MEMBERS: &str = "SELECT email FROM users WHERE groups && $1::text[] ORDER BY email";
+const GROUP_MEMBERS: &str = "SELECT email FROM local_users WHERE groups && $1::text[] ORDER BY email";
 
 /// The emails of the local users in any of `groups`.
 pub async fn group_members(client: &impl GenericClient, groups: &[String]) -> Result<Vec<String>, DbError> {

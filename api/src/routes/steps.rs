@@ -6,12 +6,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 use shipit_shared::api_types::Problem;
-use shipit_shared::api_types::pipelines::{ServiceStep, ServiceStepPage, ServiceStepQuery, StepKind, StepStatus};
+use shipit_shared::api_types::pipelines::{
+    ServiceStep, ServiceStepPage, ServiceStepQuery, SignRequest, StepKind, StepStatus,
+};
 
 use crate::auth::{Authorized, Reader, scopes};
 use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, QueryParams};
+use crate::persons::Person;
+use crate::pipelines::services::signoff::{self, Signer};
 use crate::pipelines::services::{self, Created, StepError};
 use crate::state::AppState;
 
@@ -178,4 +182,65 @@ pub async fn get_step_status(
     Path((name, uid)): Path<(String, String)>,
 ) -> ApiResult<Json<StepStatus>> {
     Ok(Json(services::status(&state, service(&name)?, &uid).await?))
+}
+
+fn signer(person: &Person) -> Signer<'_> {
+    Signer {
+        email: &person.email,
+        groups: &person.groups,
+        second_factor: person.second_factor,
+        credential: person.credential,
+    }
+}
+
+/// Sign a sign-off step for a group (one of the signer's, or the signer's own email), as a
+/// person: a local user's token or an OIDC ID token, never a bot's token.
+#[utoipa::path(
+    put, path = "/steps/{service}/{uid}/sign", tag = "steps", request_body = SignRequest,
+    params(("service" = String, Path, description = "`signoff`"), ("uid" = String, Path, description = "Step uid, e.g. firefox-99.0b1.S")),
+    security(("person" = [])),
+    responses(
+        (status = 200, description = "Signed; the step, completed if this signature met the policy", body = ServiceStep),
+        (status = 403, description = "Not a person, not in the group, kept apart, or without the second factor required", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Signed already, no signature of that group needed, or the step is not waiting", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "No such step, no credential, or a bad body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn sign(
+    State(state): State<AppState>,
+    person: Person,
+    Path((name, uid)): Path<(String, String)>,
+    JsonBody(body): JsonBody<SignRequest>,
+) -> ApiResult<Json<ServiceStep>> {
+    signoff_service(&name)?;
+    let row = signoff::sign(&state, &uid, &signer(&person), &body.group).await?;
+    Ok(Json(services::view(&state, row).await?))
+}
+
+/// Withdraw one's own signature while the step waits.
+#[utoipa::path(
+    delete, path = "/steps/{service}/{uid}/sign", tag = "steps",
+    params(("service" = String, Path, description = "`signoff`"), ("uid" = String, Path, description = "Step uid")),
+    security(("person" = [])),
+    responses(
+        (status = 200, description = "Withdrawn; the step", body = ServiceStep),
+        (status = 409, description = "Not signed, or the step has finished", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "No such step, not a person, or no credential", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    person: Person,
+    Path((name, uid)): Path<(String, String)>,
+) -> ApiResult<Json<ServiceStep>> {
+    signoff_service(&name)?;
+    let row = signoff::withdraw(&state, &uid, &signer(&person)).await?;
+    Ok(Json(services::view(&state, row).await?))
+}
+
+fn signoff_service(name: &str) -> ApiResult<()> {
+    match service(name)? {
+        StepKind::Signoff => Ok(()),
+        _ => Err(ApiError::not_found(format!("the {name} service has no signatures: only signoff steps are signed"))),
+    }
 }
