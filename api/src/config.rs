@@ -66,6 +66,84 @@ pub struct ApiConfig {
     /// How long a dashboard sign-in lasts (`SHIPIT_UI_SESSION_HOURS`); the token's own expiry
     /// and revocation end it sooner.
     pub ui_session_hours: u32,
+    /// Sign-offs by people (`[signoff]`).
+    pub signoff: SignoffSettings,
+    /// The identity provider whose ID tokens identify people (`[oidc]`); without it, only local
+    /// users (`shipit-api user create`) can act as people.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// How people sign off.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct SignoffSettings {
+    /// Whether a sign-off needs a person who signed in with a second factor
+    /// (`SHIPIT_SIGNOFF__REQUIRE_MFA`).
+    pub require_mfa: bool,
+    /// How long a local user's person token (`POST /auth/sessions`) lasts, in minutes
+    /// (`SHIPIT_SIGNOFF__SESSION_MINUTES`).
+    pub session_minutes: u32,
+}
+
+impl Default for SignoffSettings {
+    fn default() -> Self {
+        Self { require_mfa: false, session_minutes: 60 }
+    }
+}
+
+/// An OpenID Connect provider (Mozilla's Auth0): its ID tokens, as bearer tokens, identify people.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OidcSettings {
+    /// The issuer, matched exactly against the tokens' `iss`.
+    pub issuer: url::Url,
+    /// The client id the tokens must name in `aud`.
+    pub audience: String,
+    /// The provider's keys; discovered from `<issuer>/.well-known/openid-configuration` when absent.
+    #[serde(default)]
+    pub jwks_url: Option<url::Url>,
+    /// The claim holding the person's email.
+    #[serde(default = "default_email_claim")]
+    pub email_claim: String,
+    /// The claim holding the person's groups, a list of strings (absent: no groups).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Values of the `amr` claim that mean a second factor was used.
+    #[serde(default = "default_mfa_values")]
+    pub mfa_values: Vec<String>,
+    /// The keys are fetched again, when a token names an unknown key, at most this often.
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_refresh_secs: u64,
+}
+
+impl OidcSettings {
+    /// Settings for `issuer` and `audience`, with the defaults for the rest.
+    pub fn new(issuer: url::Url, audience: impl Into<String>) -> Self {
+        Self {
+            issuer,
+            audience: audience.into(),
+            jwks_url: None,
+            email_claim: default_email_claim(),
+            groups_claim: default_groups_claim(),
+            mfa_values: default_mfa_values(),
+            jwks_refresh_secs: default_jwks_refresh_secs(),
+        }
+    }
+}
+
+fn default_email_claim() -> String {
+    "email".to_owned()
+}
+
+fn default_groups_claim() -> String {
+    "https://sso.mozilla.com/claim/groups".to_owned()
+}
+
+fn default_mfa_values() -> Vec<String> {
+    ["mfa", "otp", "hwk", "swk", "sms"].map(str::to_owned).to_vec()
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    60
 }
 
 /// How the pipeline engine runs.
@@ -195,6 +273,8 @@ impl Default for ApiConfig {
             public_url: None,
             pipelines: PipelineSettings::default(),
             ui_session_hours: 8,
+            signoff: SignoffSettings::default(),
+            oidc: None,
         }
     }
 }

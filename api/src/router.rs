@@ -32,6 +32,7 @@ use crate::state::AppState;
         (name = "risk", description = "The risk bot: assessments of pushed changes, riskiest first, and the model versions with their evaluation"),
         (name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors"),
         (name = "pipelines", description = "Release pipelines: a DAG of steps created on step services, followed to their end, audited"),
+        (name = "auth", description = "People's credentials: a local user's sign-in (password and TOTP) for a person token, and who a person token or an OIDC ID token names"),
     ),
 )]
 struct ApiDoc;
@@ -96,6 +97,8 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(pipelines::get_status))
         .routes(routes!(pipelines::retry_step))
         .routes(routes!(pipelines::get_audit))
+        .routes(routes!(crate::routes::auth::create_session))
+        .routes(routes!(crate::routes::auth::whoami))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))
