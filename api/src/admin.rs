@@ -174,7 +174,8 @@ pub fn read_password(mut input: impl std::io::BufRead) -> Result<String, AdminEr
     let mut line = String::new();
     // Read at most one byte past the limit and a line ending, so a huge input is not all read.
     let limit = u64::try_from(local::MAX_PASSWORD_BYTES + 3).unwrap_or(u64::MAX);
-    std::io::BufRead::read_line(&mut std::io::Read::take(&mut input, limit), &mut line).map_err(|_| AdminError::InvalidPassword)?;
+    std::io::BufRead::read_line(&mut std::io::Read::take(&mut input, limit), &mut line)
+        .map_err(|_| AdminError::InvalidPassword)?;
     let password = line.strip_suffix('\n').map_or(line.as_str(), |line| line.strip_suffix('\r').unwrap_or(line));
     if !local::is_valid_password(password) {
         return Err(AdminError::InvalidPassword);

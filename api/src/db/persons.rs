@@ -111,7 +111,11 @@ pub async fn list_users(pool: &Pool) -> Result<Vec<UserSummary>, DbError> {
     let rows = client.query(&statement, &[]).await?;
     Ok(rows
         .iter()
-        .map(|row| UserSummary { email: row.get("email"), groups: row.get("groups"), created_at: row.get("created_at") })
+        .map(|row| UserSummary {
+            email: row.get("email"),
+            groups: row.get("groups"),
+            created_at: row.get("created_at"),
+        })
         .collect())
 }
 
@@ -126,9 +130,8 @@ pub async fn delete_user(pool: &Pool, email: &str) -> Result<bool, DbError> {
 pub async fn record_failure(pool: &Pool, id: i64, policy: LockPolicy) -> Result<Option<DateTime<Utc>>, DbError> {
     let client = pool.get().await?;
     let statement = client.prepare_cached(RECORD_FAILURE).await?;
-    let row = client
-        .query_opt(&statement, &[&id, &policy.threshold, &policy.first_lock_secs, &policy.max_lock_secs])
-        .await?;
+    let row =
+        client.query_opt(&statement, &[&id, &policy.threshold, &policy.first_lock_secs, &policy.max_lock_secs]).await?;
     Ok(row.and_then(|row| row.get("locked_until")))
 }
 
@@ -141,7 +144,12 @@ pub async fn record_success(pool: &Pool, id: i64, step: i64) -> Result<bool, DbE
 }
 
 /// Stores a person token of the user, and forgets their expired ones.
-pub async fn insert_session(pool: &Pool, user_id: i64, digest: &[u8], expires_at: DateTime<Utc>) -> Result<(), DbError> {
+pub async fn insert_session(
+    pool: &Pool,
+    user_id: i64,
+    digest: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), DbError> {
     let client = pool.get().await?;
     let delete = client.prepare_cached(DELETE_EXPIRED_SESSIONS).await?;
     client.execute(&delete, &[&user_id]).await?;

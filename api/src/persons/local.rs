@@ -6,9 +6,9 @@ use std::sync::LazyLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use rand::RngCore;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use rand::RngCore;
 
 use super::totp;
 use crate::auth;

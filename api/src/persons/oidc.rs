@@ -150,12 +150,15 @@ impl OidcVerifier {
         }
         let groups = match claims.get(&self.settings.groups_claim) {
             None | Some(Value::Null) => Vec::new(),
-            Some(value) => strings(value)
-                .ok_or_else(|| OidcError::Claims(format!("the {} claim is not a list of strings", self.settings.groups_claim)))?,
+            Some(value) => strings(value).ok_or_else(|| {
+                OidcError::Claims(format!("the {} claim is not a list of strings", self.settings.groups_claim))
+            })?,
         };
         let methods = match claims.get("amr") {
             None | Some(Value::Null) => Vec::new(),
-            Some(value) => strings(value).ok_or_else(|| OidcError::Claims("the amr claim is not a list of strings".to_owned()))?,
+            Some(value) => {
+                strings(value).ok_or_else(|| OidcError::Claims("the amr claim is not a list of strings".to_owned()))?
+            }
         };
         let second_factor = methods.iter().any(|method| self.settings.mfa_values.contains(method));
         Ok(Person { email: email.to_owned(), groups, second_factor, credential: super::OIDC })
@@ -205,10 +208,8 @@ impl OidcVerifier {
         let jwks_url = match &self.settings.jwks_url {
             Some(url) => url.to_string(),
             None => {
-                let discovery = format!(
-                    "{}/.well-known/openid-configuration",
-                    self.settings.issuer.as_str().trim_end_matches('/')
-                );
+                let discovery =
+                    format!("{}/.well-known/openid-configuration", self.settings.issuer.as_str().trim_end_matches('/'));
                 let document: Value = self.fetch_json(&discovery).await?;
                 document
                     .get("jwks_uri")

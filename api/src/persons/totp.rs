@@ -85,7 +85,8 @@ mod tests {
     #[test]
     fn codes_match_the_rfc_6238_test_vectors() {
         // RFC 6238 gives 8 digits; 6 digits are their last six.
-        for (time, code) in [(59, "287082"), (1_111_111_109, "081804"), (1_234_567_890, "005924"), (2_000_000_000, "279037")]
+        for (time, code) in
+            [(59, "287082"), (1_111_111_109, "081804"), (1_234_567_890, "005924"), (2_000_000_000, "279037")]
         {
             assert_eq!(code_at(RFC_SECRET, step_of(time)).as_deref(), Some(code), "at {time}");
         }

@@ -314,7 +314,8 @@ impl Issuer {
     async fn start() -> Self {
         let server = MockServer::start().await;
         let keys = Arc::new(Mutex::new(JwkSet { keys: vec![] }));
-        let discovery = json!({"issuer": format!("{}/tenant", server.uri()), "jwks_uri": format!("{}/keys", server.uri())});
+        let discovery =
+            json!({"issuer": format!("{}/tenant", server.uri()), "jwks_uri": format!("{}/keys", server.uri())});
         Mock::given(method("GET"))
             .and(path("/tenant/.well-known/openid-configuration"))
             .respond_with(ResponseTemplate::new(200).set_body_json(discovery))
@@ -494,8 +495,13 @@ async fn without_an_identity_provider_an_id_token_is_401() {
     let key = SigningKey::generate("key-1");
     issuer.publish(&key);
     let app = TestApp::spawn().await;
-    let response =
-        app.client.get(app.url("/auth/whoami")).bearer_auth(key.sign(&issuer.claims("a@mozilla.com"))).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/auth/whoami"))
+        .bearer_auth(key.sign(&issuer.claims("a@mozilla.com")))
+        .send()
+        .await
+        .unwrap();
     let problem = problem(response, 401).await;
     assert!(problem.detail.contains("no identity provider"), "{}", problem.detail);
     assert_eq!(issuer.key_fetches().await, 0);
