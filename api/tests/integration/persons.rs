@@ -418,7 +418,8 @@ async fn id_tokens_failing_any_check_are_401() {
         claims
     };
     let now = chrono::Utc::now().timestamp();
-    let impostor = SigningKey { kid: "key-1".to_owned(), ..SigningKey::generate("key-1") };
+    // Another key under the published key's name.
+    let impostor = SigningKey::generate("key-1");
     let encode_unsigned = |header: Value, claims: &Value| {
         use base64::Engine;
         let encode = |value: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
