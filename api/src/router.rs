@@ -54,6 +54,17 @@ impl utoipa::Modify for BearerScheme {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "person",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A person: a local user's person token (`POST /auth/sessions`) or an OIDC ID token; API tokens, which belong to bots, get 403",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

@@ -63,7 +63,7 @@ pub async fn create_session(
 /// The person a person token or an OIDC ID token names; bot tokens are refused.
 #[utoipa::path(
     get, path = "/auth/whoami", tag = "auth",
-    security(("bearer" = [])),
+    security(("person" = [])),
     responses(
         (status = 200, description = "The person", body = WhoAmI),
         (status = 401, description = "No valid person credential", body = Problem, content_type = "application/problem+json"),
