@@ -94,7 +94,8 @@ impl Default for SignoffSettings {
 /// An OpenID Connect provider (Mozilla's Auth0): its ID tokens, as bearer tokens, identify people.
 #[derive(Clone, Debug, Deserialize)]
 pub struct OidcSettings {
-    /// The issuer, matched exactly against the tokens' `iss`.
+    /// The issuer, matched exactly against the tokens' `iss` (an issuer without a path also
+    /// with or without its final `/`, which `Url` always adds).
     pub issuer: url::Url,
     /// The client id the tokens must name in `aud`.
     pub audience: String,
