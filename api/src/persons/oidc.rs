@@ -52,10 +52,35 @@ pub enum OidcError {
     Claims(String),
 }
 
+/// Keys fetched longer ago are fetched again (at most once per refresh interval), so that a key
+/// the provider withdrew stops being trusted.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
+
 /// The keys last fetched, and when.
 struct KeyCache {
     keys: JwkSet,
+    /// The last successful fetch.
     fetched_at: Option<Instant>,
+    /// The last fetch, successful or not: the provider is asked at most once per refresh
+    /// interval.
+    attempted_at: Option<Instant>,
+}
+
+impl KeyCache {
+    /// The key named `kid`, or why there is none; `None` when the keys must be fetched first:
+    /// they never were, or they are older than [`KEYS_MAX_AGE`] or lack the key, and the last
+    /// attempt is older than `refresh`.
+    fn lookup(&self, kid: &str, now: Instant, refresh: Duration) -> Option<Result<Jwk, OidcError>> {
+        let age = |at: Option<Instant>| at.map(|at| now.saturating_duration_since(at));
+        let key = self.keys.find(kid);
+        let fresh = age(self.fetched_at).is_some_and(|age| age < KEYS_MAX_AGE);
+        let may_fetch = age(self.attempted_at).is_none_or(|age| age >= refresh);
+        match key {
+            Some(jwk) if fresh || !may_fetch => Some(Ok(jwk.clone())),
+            None if !may_fetch => Some(Err(OidcError::UnknownKey)),
+            _ => None,
+        }
+    }
 }
 
 /// Checks ID tokens of one identity provider.
@@ -82,7 +107,7 @@ impl OidcVerifier {
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()
             .expect("an HTTP client with default TLS settings always builds");
-        let cache = KeyCache { keys: JwkSet { keys: Vec::new() }, fetched_at: None };
+        let cache = KeyCache { keys: JwkSet { keys: Vec::new() }, fetched_at: None, attempted_at: None };
         Self { settings, http, cache: RwLock::new(cache), fetching: Mutex::new(()) }
     }
 
@@ -164,40 +189,30 @@ impl OidcVerifier {
         Ok(Person { email: email.to_owned(), groups, second_factor, credential: super::OIDC })
     }
 
-    /// The key named `kid`: from the cache, or fetched when the cache is empty, or when it lacks
-    /// the key and was fetched longer ago than `jwks_refresh_secs`.
+    /// The key named `kid`, from the cache or fetched (see [`KeyCache::lookup`]).
     async fn key(&self, kid: &str) -> Result<Jwk, OidcError> {
         let refresh = Duration::from_secs(self.settings.jwks_refresh_secs);
-        let may_fetch = |cache: &KeyCache| cache.fetched_at.is_none_or(|at| at.elapsed() >= refresh);
-        {
-            let cache = self.cache.read().await;
-            if let Some(jwk) = cache.keys.find(kid) {
-                return Ok(jwk.clone());
-            }
-            if !may_fetch(&cache) {
-                return Err(OidcError::UnknownKey);
-            }
+        if let Some(found) = self.cache.read().await.lookup(kid, Instant::now(), refresh) {
+            return found;
         }
         let _fetching = self.fetching.lock().await;
         // Another request may have fetched the keys while this one waited.
-        if let Some(jwk) = self.cache.read().await.keys.find(kid) {
-            return Ok(jwk.clone());
-        }
-        if !may_fetch(&*self.cache.read().await) {
-            return Err(OidcError::UnknownKey);
+        if let Some(found) = self.cache.read().await.lookup(kid, Instant::now(), refresh) {
+            return found;
         }
         let fetched = self.fetch_keys().await;
         let mut cache = self.cache.write().await;
-        // A failed fetch counts too: the provider is not asked again before the interval.
-        cache.fetched_at = Some(Instant::now());
+        cache.attempted_at = Some(Instant::now());
         match fetched {
             Ok(keys) => {
                 tracing::info!(issuer = %self.settings.issuer, keys = keys.keys.len(), "fetched the identity provider's keys");
                 cache.keys = keys;
+                cache.fetched_at = cache.attempted_at;
             }
             Err(error) => {
                 tracing::warn!(issuer = %self.settings.issuer, %error, "cannot fetch the identity provider's keys");
-                return Err(error);
+                // Keys fetched before still serve while the provider cannot be reached.
+                return cache.keys.find(kid).cloned().ok_or(error);
             }
         }
         cache.keys.find(kid).cloned().ok_or(OidcError::UnknownKey)
@@ -242,4 +257,42 @@ impl OidcVerifier {
 /// A JSON list of strings.
 fn strings(value: &Value) -> Option<Vec<String>> {
     value.as_array()?.iter().map(|item| item.as_str().map(str::to_owned)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(kid: &str) -> Jwk {
+        let mut jwk: Jwk =
+            serde_json::from_value(serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}))
+                .expect("a JWK");
+        jwk.common.key_id = Some(kid.to_owned());
+        jwk
+    }
+
+    #[test]
+    fn keys_are_fetched_first_then_again_for_an_unknown_kid_or_when_old_at_most_once_per_interval() {
+        let refresh = Duration::from_secs(60);
+        let start = Instant::now();
+        let empty = KeyCache { keys: JwkSet { keys: vec![] }, fetched_at: None, attempted_at: None };
+        assert!(empty.lookup("a", start, refresh).is_none(), "never fetched: fetch");
+
+        let cache =
+            KeyCache { keys: JwkSet { keys: vec![jwk("a")] }, fetched_at: Some(start), attempted_at: Some(start) };
+        let later = |secs| start + Duration::from_secs(secs);
+        assert!(matches!(cache.lookup("a", later(1), refresh), Some(Ok(_))));
+        assert!(
+            matches!(cache.lookup("b", later(1), refresh), Some(Err(OidcError::UnknownKey))),
+            "within the interval"
+        );
+        assert!(cache.lookup("b", later(60), refresh).is_none(), "past the interval: fetch");
+        assert!(matches!(cache.lookup("a", later(3599), refresh), Some(Ok(_))));
+        assert!(cache.lookup("a", later(3600), refresh).is_none(), "old keys: fetch");
+
+        // The provider could not be reached a moment ago: the old key serves until the next try.
+        let failed = KeyCache { attempted_at: Some(later(3600)), ..cache };
+        assert!(matches!(failed.lookup("a", later(3610), refresh), Some(Ok(_))));
+        assert!(failed.lookup("a", later(3660), refresh).is_none());
+    }
 }
