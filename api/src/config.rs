@@ -302,3 +302,35 @@ impl ApiConfig {
         Duration::from_secs(self.db_timeout_secs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_settings_have_defaults_and_oidc_needs_only_its_issuer_and_audience() {
+        let config = ApiConfig::default();
+        assert!(!config.signoff.require_mfa);
+        assert_eq!(config.signoff.session_minutes, 60);
+        assert!(config.oidc.is_none());
+
+        let config: ApiConfig = serde_json::from_value(serde_json::json!({
+            "signoff": {"require_mfa": true},
+            "oidc": {"issuer": "https://auth.mozilla.auth0.com/", "audience": "shipit"},
+        }))
+        .unwrap();
+        assert!(config.signoff.require_mfa);
+        assert_eq!(config.signoff.session_minutes, 60);
+        let oidc = config.oidc.unwrap();
+        assert_eq!((oidc.issuer.as_str(), oidc.audience.as_str()), ("https://auth.mozilla.auth0.com/", "shipit"));
+        assert_eq!(oidc.jwks_url, None);
+        assert_eq!(oidc.email_claim, "email");
+        assert_eq!(oidc.groups_claim, "https://sso.mozilla.com/claim/groups");
+        assert_eq!(oidc.mfa_values, ["mfa", "otp", "hwk", "swk", "sms"]);
+        assert_eq!(oidc.jwks_refresh_secs, 60);
+
+        let missing =
+            serde_json::from_value::<ApiConfig>(serde_json::json!({"oidc": {"issuer": "https://a.example/"}}));
+        assert!(missing.is_err(), "an [oidc] section without an audience is refused");
+    }
+}
