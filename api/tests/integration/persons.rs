@@ -179,6 +179,15 @@ async fn a_code_is_accepted_once() {
     assert_eq!(sign_in(&app, "a@example.com", PASSWORD, &code).await.0, 201);
     let (status, problem) = sign_in(&app, "a@example.com", PASSWORD, &code).await;
     assert_eq!(status, 401, "the replayed code was accepted: {problem}");
+
+    // Two sign-ins at once with one code: one wins.
+    let secret = create_user(&app, "b@example.com", &[]).await;
+    let code = totp::code_at(&secret, current_step().await).unwrap();
+    let (first, second) =
+        tokio::join!(sign_in(&app, "b@example.com", PASSWORD, &code), sign_in(&app, "b@example.com", PASSWORD, &code));
+    let mut statuses = [first.0, second.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 401]);
 }
 
 #[tokio::test]
