@@ -1,4 +1,4 @@
-//! The administrative commands behind `shipit-api token …`.
+//! The administrative commands behind `shipit-api token …` and `shipit-api user …`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,8 @@ use deadpool_postgres::Pool;
 use tokio::io::AsyncWriteExt;
 
 use crate::auth;
-use crate::db::{self, DbError, tokens::TokenRecord};
+use crate::db::{self, DbError, persons::UserSummary, tokens::TokenRecord};
+use crate::persons::{local, totp};
 
 /// Why a token command was refused.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,16 @@ pub enum AdminError {
     NoSuchToken(i64),
     #[error("invalid expiry {0:?}: give a duration (90d, 12h) or a date (2027-01-31T00:00:00Z)")]
     InvalidExpiry(String),
+    #[error("invalid email {0:?}: one @, at most {max} bytes, no whitespace or control characters", max = local::MAX_EMAIL_BYTES)]
+    InvalidEmail(String),
+    #[error("invalid group {0:?}: 1 to {max} letters, digits, `_`, `-` or `.`", max = local::MAX_GROUP_BYTES)]
+    InvalidGroup(String),
+    #[error("the password must be 1 to {max} bytes", max = local::MAX_PASSWORD_BYTES)]
+    InvalidPassword,
+    #[error("a user with the email {0:?} exists already: remove it first to create it again")]
+    UserExists(String),
+    #[error("no user has the email {0:?}")]
+    NoSuchUser(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -133,5 +144,72 @@ pub fn token_state(record: &TokenRecord, now: DateTime<Utc>) -> &'static str {
         Ok(()) => "active",
         Err(_) if record.revoked_at.is_some() => "revoked",
         Err(_) => "expired",
+    }
+}
+
+/// Creates a local user with this password and a new TOTP secret, and returns the `otpauth://`
+/// URI of the secret for an authenticator app; this is the only time the secret leaves the
+/// database.
+pub async fn create_user(pool: &Pool, email: &str, groups: &[String], password: &str) -> Result<String, AdminError> {
+    if !local::is_valid_email(email) {
+        return Err(AdminError::InvalidEmail(email.to_owned()));
+    }
+    if let Some(group) = groups.iter().find(|group| !local::is_valid_group(group)) {
+        return Err(AdminError::InvalidGroup(group.clone()));
+    }
+    if !local::is_valid_password(password) {
+        return Err(AdminError::InvalidPassword);
+    }
+    let secret = totp::generate_secret();
+    let password_hash = local::hash_password(password);
+    db::persons::insert_user(pool, email, groups, &password_hash, &secret)
+        .await?
+        .ok_or_else(|| AdminError::UserExists(email.to_owned()))?;
+    tracing::info!(user.email = email, groups = ?groups, "user created");
+    Ok(totp::otpauth_uri(email, &secret))
+}
+
+/// The password of `user create`: the first line of `input`, without its line ending.
+pub fn read_password(mut input: impl std::io::BufRead) -> Result<String, AdminError> {
+    let mut line = String::new();
+    // Read at most one byte past the limit and a line ending, so a huge input is not all read.
+    let limit = u64::try_from(local::MAX_PASSWORD_BYTES + 3).unwrap_or(u64::MAX);
+    std::io::BufRead::read_line(&mut std::io::Read::take(&mut input, limit), &mut line)
+        .map_err(|_| AdminError::InvalidPassword)?;
+    let password = line.strip_suffix('\n').map_or(line.as_str(), |line| line.strip_suffix('\r').unwrap_or(line));
+    if !local::is_valid_password(password) {
+        return Err(AdminError::InvalidPassword);
+    }
+    Ok(password.to_owned())
+}
+
+/// Every local user, by email (never a secret).
+pub async fn list_users(pool: &Pool) -> Result<Vec<UserSummary>, AdminError> {
+    Ok(db::persons::list_users(pool).await?)
+}
+
+/// Removes a local user, which ends their sessions.
+pub async fn remove_user(pool: &Pool, email: &str) -> Result<(), AdminError> {
+    if !db::persons::delete_user(pool, email).await? {
+        return Err(AdminError::NoSuchUser(email.to_owned()));
+    }
+    tracing::info!(user.email = email, "user removed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_the_first_line_without_its_ending() {
+        assert_eq!(read_password(&b"secret\n"[..]).unwrap(), "secret");
+        assert_eq!(read_password(&b"secret\r\nmore\n"[..]).unwrap(), "secret");
+        assert_eq!(read_password(&b" spaced  "[..]).unwrap(), " spaced  ");
+        assert!(read_password(&b"\n"[..]).is_err());
+        assert!(read_password(&b""[..]).is_err());
+        let longest = "p".repeat(local::MAX_PASSWORD_BYTES);
+        assert_eq!(read_password(format!("{longest}\n").as_bytes()).unwrap(), longest);
+        assert!(read_password(format!("{longest}p\n").as_bytes()).is_err());
     }
 }

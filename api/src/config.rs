@@ -63,21 +63,90 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// The pipeline engine (`[pipelines]`).
     pub pipelines: PipelineSettings,
-    /// Who may sign (`[signoff]`).
-    pub signoff: SignoffSettings,
     /// Who is told of sign-off steps, and how (`[notifications]`).
     pub notifications: NotificationSettings,
     /// How long a dashboard sign-in lasts (`SHIPIT_UI_SESSION_HOURS`); the token's own expiry
     /// and revocation end it sooner.
     pub ui_session_hours: u32,
+    /// Sign-offs by people (`[signoff]`).
+    pub signoff: SignoffSettings,
+    /// The identity provider whose ID tokens identify people (`[oidc]`); without it, only local
+    /// users (`shipit-api user create`) can act as people.
+    pub oidc: Option<OidcSettings>,
 }
 
-/// Rules of signing.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// How people sign off.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
 pub struct SignoffSettings {
-    /// Only a person signed in with a second factor may sign (`SHIPIT_SIGNOFF__REQUIRE_MFA`).
+    /// Whether a sign-off needs a person who signed in with a second factor
+    /// (`SHIPIT_SIGNOFF__REQUIRE_MFA`).
     pub require_mfa: bool,
+    /// How long a local user's person token (`POST /auth/sessions`) lasts, in minutes
+    /// (`SHIPIT_SIGNOFF__SESSION_MINUTES`).
+    pub session_minutes: u32,
+}
+
+impl Default for SignoffSettings {
+    fn default() -> Self {
+        Self { require_mfa: false, session_minutes: 60 }
+    }
+}
+
+/// An OpenID Connect provider (Mozilla's Auth0): its ID tokens, as bearer tokens, identify people.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OidcSettings {
+    /// The issuer, matched exactly against the tokens' `iss` (an issuer without a path also
+    /// with or without its final `/`, which `Url` always adds).
+    pub issuer: url::Url,
+    /// The client id the tokens must name in `aud`.
+    pub audience: String,
+    /// The provider's keys; discovered from `<issuer>/.well-known/openid-configuration` when absent.
+    #[serde(default)]
+    pub jwks_url: Option<url::Url>,
+    /// The claim holding the person's email.
+    #[serde(default = "default_email_claim")]
+    pub email_claim: String,
+    /// The claim holding the person's groups, a list of strings (absent: no groups).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Values of the `amr` claim that mean a second factor was used.
+    #[serde(default = "default_mfa_values")]
+    pub mfa_values: Vec<String>,
+    /// The keys are fetched again, when a token names an unknown key, at most this often.
+    #[serde(default = "default_jwks_refresh_secs")]
+    pub jwks_refresh_secs: u64,
+}
+
+impl OidcSettings {
+    /// Settings for `issuer` and `audience`, with the defaults for the rest.
+    pub fn new(issuer: url::Url, audience: impl Into<String>) -> Self {
+        Self {
+            issuer,
+            audience: audience.into(),
+            jwks_url: None,
+            email_claim: default_email_claim(),
+            groups_claim: default_groups_claim(),
+            mfa_values: default_mfa_values(),
+            jwks_refresh_secs: default_jwks_refresh_secs(),
+        }
+    }
+}
+
+fn default_email_claim() -> String {
+    "email".to_owned()
+}
+
+fn default_groups_claim() -> String {
+    "https://sso.mozilla.com/claim/groups".to_owned()
+}
+
+fn default_mfa_values() -> Vec<String> {
+    ["mfa", "otp", "hwk", "swk", "sms"].map(str::to_owned).to_vec()
+}
+
+fn default_jwks_refresh_secs() -> u64 {
+    60
 }
 
 /// How people are told that a sign-off step waits for them, completed or expired: by email
@@ -236,9 +305,10 @@ impl Default for ApiConfig {
             taskcluster: None,
             public_url: None,
             pipelines: PipelineSettings::default(),
-            signoff: SignoffSettings::default(),
             notifications: NotificationSettings::default(),
             ui_session_hours: 8,
+            signoff: SignoffSettings::default(),
+            oidc: None,
         }
     }
 }
@@ -263,5 +333,37 @@ impl ApiConfig {
     /// The wait for a database connection as a duration.
     pub fn db_timeout(&self) -> Duration {
         Duration::from_secs(self.db_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_settings_have_defaults_and_oidc_needs_only_its_issuer_and_audience() {
+        let config = ApiConfig::default();
+        assert!(!config.signoff.require_mfa);
+        assert_eq!(config.signoff.session_minutes, 60);
+        assert!(config.oidc.is_none());
+
+        let config: ApiConfig = serde_json::from_value(serde_json::json!({
+            "signoff": {"require_mfa": true},
+            "oidc": {"issuer": "https://auth.mozilla.auth0.com/", "audience": "shipit"},
+        }))
+        .unwrap();
+        assert!(config.signoff.require_mfa);
+        assert_eq!(config.signoff.session_minutes, 60);
+        let oidc = config.oidc.unwrap();
+        assert_eq!((oidc.issuer.as_str(), oidc.audience.as_str()), ("https://auth.mozilla.auth0.com/", "shipit"));
+        assert_eq!(oidc.jwks_url, None);
+        assert_eq!(oidc.email_claim, "email");
+        assert_eq!(oidc.groups_claim, "https://sso.mozilla.com/claim/groups");
+        assert_eq!(oidc.mfa_values, ["mfa", "otp", "hwk", "swk", "sms"]);
+        assert_eq!(oidc.jwks_refresh_secs, 60);
+
+        let missing =
+            serde_json::from_value::<ApiConfig>(serde_json::json!({"oidc": {"issuer": "https://a.example/"}}));
+        assert!(missing.is_err(), "an [oidc] section without an audience is refused");
     }
 }

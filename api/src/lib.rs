@@ -13,6 +13,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod persons;
 pub mod pipelines;
 pub mod pushes;
 pub mod router;

@@ -1,5 +1,5 @@
-//! `shipit-api`: serves the API, migrates its database, manages API tokens, and verifies the
-//! pipelines' audit log.
+//! `shipit-api`: serves the API, migrates its database, manages API tokens and local users, and
+//! verifies the pipelines' audit log.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -50,6 +50,9 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage local users, the people who sign in with a password and a TOTP code.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Manage the private PostgreSQL cluster used without DATABASE_URL.
     #[command(subcommand)]
     Db(DbCommand),
@@ -85,6 +88,26 @@ enum TokenCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user with the password read from stdin (one line), and print the otpauth:// URI
+    /// of their new TOTP secret for an authenticator app (only it, only this once).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// A group of the user (letters, digits, `_`, `-`, `.`).
+        #[arg(long = "group", required = true)]
+        groups: Vec<String>,
+    },
+    /// List users (never their secrets).
+    List,
+    /// Remove a user, ending their sessions.
+    Remove {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum DbCommand {
     /// Stop the private cluster if it is running.
     Stop,
@@ -111,6 +134,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => with_database(&config, async |_| Ok(())).await,
         Command::Token(command) => with_database(&config, async |pool| token(command, pool).await).await,
+        Command::User(command) => {
+            // The password is read before the database is opened: a prompt is not left waiting.
+            let password = match &command {
+                UserCommand::Create { .. } => Some(admin::read_password(std::io::stdin().lock())?),
+                UserCommand::List | UserCommand::Remove { .. } => None,
+            };
+            with_database(&config, async |pool| user(command, password, pool).await).await
+        }
         Command::Audit(AuditCommand::Verify) => with_database(&config, async |pool| verify_audit(pool).await).await,
         Command::Db(DbCommand::Stop) => {
             let embedded = shipit_api::embedded_pg::EmbeddedPg::new(&config.pg_dir)?;
@@ -241,6 +272,25 @@ async fn token(command: TokenCommand, pool: &Pool) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id } => admin::revoke_token(pool, id).await?,
+    }
+    Ok(())
+}
+
+async fn user(command: UserCommand, password: Option<String>, pool: &Pool) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        UserCommand::Create { email, groups } => {
+            let password = password.context("the password is read from stdin")?;
+            writeln!(stdout, "{}", admin::create_user(pool, &email, &groups, &password).await?)?;
+        }
+        UserCommand::List => {
+            writeln!(stdout, "{:<40} {:<17} GROUPS", "EMAIL", "CREATED")?;
+            for user in admin::list_users(pool).await? {
+                let created = user.created_at.format("%Y-%m-%d %H:%M");
+                writeln!(stdout, "{:<40} {created:<17} {}", user.email, user.groups.join(" "))?;
+            }
+        }
+        UserCommand::Remove { email } => admin::remove_user(pool, &email).await?,
     }
     Ok(())
 }

@@ -33,6 +33,7 @@ use crate::state::AppState;
         (name = "uplift", description = "Uplift requests: release channels, the bot's analysis of each bug, grafts onto the channels' branches, contributors"),
         (name = "pipelines", description = "Release pipelines: a DAG of steps created on step services, followed to their end, audited"),
         (name = "steps", description = "The built-in step services (signoff, taskcluster, bot): the Step API, and signing"),
+        (name = "auth", description = "People's credentials: a local user's sign-in (password and TOTP) for a person token, and who a person token or an OIDC ID token names"),
     ),
 )]
 struct ApiDoc;
@@ -50,6 +51,17 @@ impl utoipa::Modify for BearerScheme {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "A ShipIt API token (`shipit-api token create`); writes need the scope named by each route",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "person",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A person: a local user's person token (`POST /auth/sessions`) or an OIDC ID token; API tokens, which belong to bots, get 403",
                     ))
                     .build(),
             ),
@@ -102,6 +114,8 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(steps::get_step_definition))
         .routes(routes!(steps::get_step_status))
         .routes(routes!(steps::sign, steps::withdraw))
+        .routes(routes!(crate::routes::auth::create_session))
+        .routes(routes!(crate::routes::auth::whoami))
         .routes(routes!(health::heartbeat))
         .routes(routes!(health::lbheartbeat))
         .routes(routes!(health::version))

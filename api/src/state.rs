@@ -1,5 +1,5 @@
 //! What every handler can reach: the pool, the configuration, the metrics, the upstream client,
-//! the bots and the runner.
+//! the bots, the runner and the identity provider's key cache.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::bots::BotDefinition;
 use crate::config::ApiConfig;
+use crate::persons::oidc::OidcVerifier;
 use crate::pushes::PushLookups;
 use crate::run_store::DbRunStore;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub pushes: Arc<PushLookups>,
     /// How to reach the database outside the pool, for the pipeline engine's `LISTEN`.
     pub listen_config: Option<tokio_postgres::Config>,
+    /// The checker of the identity provider's ID tokens, when `[oidc]` is configured.
+    pub oidc: Option<Arc<OidcVerifier>>,
 }
 
 impl AppState {
@@ -51,6 +54,7 @@ impl AppState {
             config.pushlog_concurrency,
             Duration::from_secs(config.pushlog_not_found_ttl_secs),
         );
+        let oidc = config.oidc.clone().map(|settings| Arc::new(OidcVerifier::new(settings)));
         Self {
             pool,
             uploads: Arc::new(Semaphore::new(config.coverage_upload_concurrency)),
@@ -61,6 +65,7 @@ impl AppState {
             bots: crate::bots::definitions(),
             runner: None,
             listen_config: None,
+            oidc,
         }
     }
 

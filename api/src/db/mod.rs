@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod events;
+pub mod persons;
 pub mod pipelines;
 pub mod risk;
 pub mod runs;

@@ -311,14 +311,3 @@ pub async fn notifications(client: &impl GenericClient, step_uid: &str) -> Resul
     let statement = client.prepare_cached(SELECT_NOTIFICATIONS).await?;
     client.query(&statement, &[&step_uid]).await?.iter().map(to_notification).collect()
 }
-
-const GROUP_MEMBERS: &str = "SELECT email FROM local_users WHERE groups && $1::text[] ORDER BY email";
-
-/// The emails of the local users in any of `groups`.
-pub async fn group_members(client: &impl GenericClient, groups: &[String]) -> Result<Vec<String>, DbError> {
-    if groups.is_empty() {
-        return Ok(Vec::new());
-    }
-    let statement = client.prepare_cached(GROUP_MEMBERS).await?;
-    Ok(client.query(&statement, &[&groups]).await?.iter().map(|row| row.get(0)).collect())
-}

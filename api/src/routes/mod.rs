@@ -1,5 +1,6 @@
 //! The HTTP handlers, one module per area.
 
+pub mod auth;
 pub mod coverage;
 pub mod events;
 pub mod health;

@@ -258,3 +258,30 @@ async fn an_event_claim_lease_is_at_most_an_hour() {
     assert_eq!((status, problem["field"].as_str()), (400, Some("claims[0].lease_secs")), "{problem}");
     assert_eq!(app.post("/events/claims", Some(&token), &claim(3_600)).await.0, 200);
 }
+
+/// The routes for people: a bot's token is 403 before anything, and the sign-in reads its body
+/// as every route does (415, 413, 400 naming the field, NUL characters refused).
+#[tokio::test]
+async fn person_routes_refuse_bot_tokens_and_the_sign_in_reads_its_body_like_every_route() {
+    let app = TestApp::builder().configure(|config| config.body_limit_bytes = 2048).spawn().await;
+    let bot = app.token(&["*"]).await;
+    assert_eq!(app.get("/auth/whoami", None).await.0, 401);
+    assert_eq!(app.get("/auth/whoami", Some(&bot)).await.0, 403);
+
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        app.client.post(app.url("/auth/sessions")).header("content-type", content_type).body(body).send()
+    };
+    assert_eq!(send("text/plain", b"{}".to_vec()).await.unwrap().status(), 415);
+    assert_eq!(send("application/json", vec![b' '; 4096]).await.unwrap().status(), 413);
+    let cases = [
+        (json!({"email": "a\u{0}@example.com", "password": "p", "totp": "123456"}), Some("email")),
+        (json!({"email": "a@example.com", "password": 1, "totp": "123456"}), Some("password")),
+        (json!({"email": "a@example.com", "password": "p", "totp": "123456", "extra": 1}), Some("extra")),
+        (json!({"email": "a@example.com", "password": "p"}), None),
+        (json!({"email": "a@example.com", "password": "p".repeat(1025), "totp": "123456"}), Some("password")),
+    ];
+    for (body, field) in cases {
+        let (status, problem) = app.post("/auth/sessions", None, &body).await;
+        assert_eq!((status, problem["field"].as_str()), (400, field), "{body}: {problem}");
+    }
+}

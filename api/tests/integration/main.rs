@@ -11,6 +11,7 @@ mod health;
 mod hooks;
 mod migrations;
 mod openapi;
+mod persons;
 mod pipelines;
 mod risk;
 mod runner;

@@ -28,6 +28,8 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "coverage_paths",
             "coverage_reports",
             "events",
+            "local_users",
+            "person_sessions",
             "pipeline_audit",
             "pipeline_steps",
             "pipelines",

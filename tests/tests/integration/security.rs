@@ -1,6 +1,7 @@
 //! The security suite: the real `shipit-api serve` on its own database, probed on every route
 //! and parameter of its own `/openapi.json` (so a new route is probed without anyone adding it):
-//! writes without a token, with a token lacking the scope, revoked or expired; NUL characters,
+//! writes without a token, with a token lacking the scope, revoked or expired; routes for people
+//! without a credential and with bot tokens; NUL characters,
 //! overlong strings, huge and negative numbers, SQL metacharacters and `../` in every path and
 //! query parameter; deeply nested JSON, bodies over the limit and gzip bombs on every body. No
 //! answer may be a 500, every error is problem+json, and the server still answers its heartbeat
@@ -14,6 +15,9 @@ use std::str::FromStr;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shipit_system_tests::binary;
+
+/// A person token no sign-in handed out.
+const UNKNOWN_PERSON_TOKEN: &str = "shipitp_0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The body limit the server runs with, small so that the probes stay quick.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -128,6 +132,8 @@ struct Operation {
     /// `(name, in, type)` of each parameter.
     parameters: Vec<(String, String, String)>,
     scopes: Vec<String>,
+    /// Whether the route is for people (security `person`): no bot token passes.
+    person: bool,
     has_body: bool,
 }
 
@@ -151,11 +157,17 @@ fn operations(document: &Value) -> Vec<Operation> {
                 .flat_map(|requirement| requirement["bearer"].as_array().cloned().unwrap_or_default())
                 .map(|scope| scope.as_str().unwrap().to_owned())
                 .collect();
+            let person = operation["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|requirement| requirement.get("person").is_some());
             operations.push(Operation {
                 method: Method::from_str(&method.to_uppercase()).unwrap(),
                 template: template.clone(),
                 parameters,
                 scopes,
+                person,
                 has_body: operation.get("requestBody").is_some(),
             });
         }
@@ -310,6 +322,20 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
                 ("expired token", Some(&expired), 401),
                 ("revoked token", Some(&revoked), 401),
                 ("token lacking the scope", Some(&reader), 403),
+            ];
+            for (label, token, status) in checks {
+                let built = request(url.clone(), token);
+                prober.check(format!("{name} with {label}"), built, &[status]).await;
+            }
+        }
+        // Routes for people: no credential is 401, a bot's token 403 whatever its scopes or state.
+        if operation.person {
+            let checks: [(&str, Option<&str>, u16); 5] = [
+                ("no token", None, 401),
+                ("a bot token with every scope", Some(&all), 403),
+                ("an expired bot token", Some(&expired), 403),
+                ("a revoked bot token", Some(&revoked), 403),
+                ("an unknown person token", Some(UNKNOWN_PERSON_TOKEN), 401),
             ];
             for (label, token, status) in checks {
                 let built = request(url.clone(), token);

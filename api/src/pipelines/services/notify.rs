@@ -16,7 +16,7 @@ use shipit_shared::api_types::pipelines::{Signature, SignoffParameters};
 
 use super::{StepError, signoff};
 use crate::config::seconds;
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::db::steps::{self as queries, NotificationRow, ServiceStepRow};
 use crate::pipelines::transitions::pipeline_step_of;
 use crate::state::AppState;
@@ -80,7 +80,7 @@ pub async fn queue(
             groups.push(key.clone());
         }
     }
-    recipients.extend(queries::group_members(client, &groups).await?);
+    recipients.extend(db::persons::group_members(client, &groups).await?);
     let recipients: Vec<String> = recipients.into_iter().collect();
     let public_url = state.config.public_url();
     let public_url = public_url.trim_end_matches('/');

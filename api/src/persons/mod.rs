@@ -1,0 +1,116 @@
+//! People, as opposed to bots: the [`Person`] extractor, which accepts a local user's person
+//! token (`shipitp_…`, from a sign-in with a password and a TOTP code) or an OIDC ID token, and
+//! never a bot's API token.
+
+pub mod local;
+pub mod oidc;
+pub mod totp;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+use crate::auth;
+use crate::config::SignoffSettings;
+use crate::db;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// [`Person::credential`] of a local user.
+pub const LOCAL: &str = "local";
+/// [`Person::credential`] of an OIDC ID token.
+pub const OIDC: &str = "oidc";
+
+/// The start of bot tokens (`auth`'s), refused here.
+const BOT_TOKEN_PREFIX: &str = "shipit_";
+
+/// A person, authenticated by a person token (local user, password + TOTP) or an OIDC ID token.
+/// Extracting it reads the headers only: no `Authorization` or an invalid credential is 401, a
+/// bot's API token 403.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub email: String,
+    pub groups: Vec<String>,
+    /// Signed in with a second factor (always true for local users: password and TOTP).
+    pub second_factor: bool,
+    /// "local" or "oidc".
+    pub credential: &'static str,
+}
+
+impl Person {
+    /// Answers 403 when the settings require a second factor and this person signed in without.
+    pub fn require_second_factor(&self, settings: &SignoffSettings) -> Result<(), ApiError> {
+        if settings.require_mfa && !self.second_factor {
+            return Err(ApiError::forbidden(format!("{} signed in without a second factor", self.email)));
+        }
+        Ok(())
+    }
+
+    /// Whether this person is in `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|held| held == group)
+    }
+}
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("a person's bearer token is required"))?;
+        let token = value.to_str().ok().and_then(bearer).ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <person token or ID token>`")
+        })?;
+        if token.starts_with(local::PERSON_TOKEN_PREFIX) {
+            let user = db::persons::find_session(&state.pool, &auth::digest(token))
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("unknown or expired person token: sign in again"))?;
+            return Ok(Self { email: user.email, groups: user.groups, second_factor: true, credential: LOCAL });
+        }
+        if token.starts_with(BOT_TOKEN_PREFIX) {
+            return Err(ApiError::forbidden("API tokens belong to bots and cannot act for a person"));
+        }
+        let verifier = state.oidc.as_ref().ok_or_else(|| {
+            ApiError::unauthorized("no identity provider is configured: sign in with POST /auth/sessions")
+        })?;
+        verifier.verify(token).await.map_err(|error| ApiError::unauthorized(error.to_string()))
+    }
+}
+
+/// The credential of an `Authorization` value: the scheme is case-insensitive (RFC 9110).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bearer_credential_is_read_whatever_its_kind() {
+        assert_eq!(bearer("Bearer shipitp_abc"), Some("shipitp_abc"));
+        assert_eq!(bearer("bearer  eyJ.a.b "), Some("eyJ.a.b"));
+        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("shipitp_abc"), None);
+    }
+
+    #[test]
+    fn bot_and_person_prefixes_never_overlap() {
+        assert!(!local::PERSON_TOKEN_PREFIX.starts_with(BOT_TOKEN_PREFIX));
+        assert!(!BOT_TOKEN_PREFIX.starts_with(local::PERSON_TOKEN_PREFIX));
+    }
+
+    #[test]
+    fn a_second_factor_is_required_only_when_configured() {
+        let person = Person { email: "a@b".into(), groups: vec![], second_factor: false, credential: OIDC };
+        assert!(person.require_second_factor(&SignoffSettings::default()).is_ok());
+        let strict = SignoffSettings { require_mfa: true, ..SignoffSettings::default() };
+        assert_eq!(person.require_second_factor(&strict).unwrap_err().status(), 403);
+        assert!(Person { second_factor: true, ..person }.require_second_factor(&strict).is_ok());
+    }
+}
