@@ -63,3 +63,5 @@ CREATE TABLE notifications (
 );
 
 CREATE INDEX notifications_due ON notifications (due_at) WHERE sent_at IS NULL AND given_up_at IS NULL;
+CREATE INDEX notifications_pending_by_step ON notifications (step_uid, channel, id)
+    WHERE sent_at IS NULL AND given_up_at IS NULL;

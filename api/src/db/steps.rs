@@ -59,10 +59,15 @@ const WAKE_PIPELINE_STEP: &str = "UPDATE pipeline_steps SET due_at = now() \
 const INSERT_NOTIFICATION: &str = "INSERT INTO notifications (channel, step_uid, event, recipients, subject, body, payload) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
+/// Due notifications, each only once those before it for the same step and channel are
+/// delivered or given up (people are told in order).
 const CLAIM_NOTIFICATIONS: &str = "UPDATE notifications SET lease_until = now() + make_interval(secs => $2) \
-     WHERE id IN (SELECT id FROM notifications \
+     WHERE id IN (SELECT id FROM notifications n \
          WHERE sent_at IS NULL AND given_up_at IS NULL AND due_at <= now() \
            AND (lease_until IS NULL OR lease_until < now()) \
+           AND NOT EXISTS (SELECT 1 FROM notifications earlier \
+               WHERE earlier.step_uid = n.step_uid AND earlier.channel = n.channel AND earlier.id < n.id \
+                 AND earlier.sent_at IS NULL AND earlier.given_up_at IS NULL) \
          ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
      RETURNING id, channel, step_uid, event, recipients, subject, body, payload, attempts";
 

@@ -13,6 +13,7 @@ mod migrations;
 mod openapi;
 mod persons;
 mod pipelines;
+mod release_pipeline;
 mod risk;
 mod runner;
 mod runs;

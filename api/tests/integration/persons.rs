@@ -55,7 +55,7 @@ fn secret_of(uri: &str, email: &str) -> String {
 }
 
 /// Creates a local user through the library call behind `user create`; their TOTP secret.
-async fn create_user(app: &TestApp, email: &str, groups: &[&str]) -> String {
+pub(crate) async fn create_user(app: &TestApp, email: &str, groups: &[&str]) -> String {
     let groups: Vec<String> = groups.iter().map(|group| (*group).to_owned()).collect();
     let uri = admin::create_user(&app.state.pool, email, &groups, PASSWORD).await.unwrap();
     secret_of(&uri, email)
@@ -82,7 +82,7 @@ async fn sign_in(app: &TestApp, email: &str, password: &str, code: &str) -> (u16
 }
 
 /// Signs in with the current code; the person token.
-async fn person_token(app: &TestApp, email: &str, secret: &str) -> String {
+pub(crate) async fn person_token(app: &TestApp, email: &str, secret: &str) -> String {
     let (status, session) = sign_in(app, email, PASSWORD, &code(secret, current_step().await)).await;
     assert_eq!(status, 201, "{session}");
     session["token"].as_str().unwrap().to_owned()
@@ -306,7 +306,7 @@ async fn bot_tokens_are_403_and_anything_else_but_a_person_401() {
 
 /// An OIDC issuer served by wiremock: its discovery document under `/tenant`, and a JWKS that
 /// tests can change.
-struct Issuer {
+pub(crate) struct Issuer {
     server: MockServer,
     keys: Arc<Mutex<JwkSet>>,
 }
@@ -320,7 +320,7 @@ impl Respond for ServeKeys {
 }
 
 impl Issuer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let server = MockServer::start().await;
         let keys = Arc::new(Mutex::new(JwkSet { keys: vec![] }));
         let discovery =
@@ -338,11 +338,11 @@ impl Issuer {
         format!("{}/tenant", self.server.uri())
     }
 
-    fn settings(&self) -> OidcSettings {
+    pub(crate) fn settings(&self) -> OidcSettings {
         OidcSettings::new(self.issuer().parse().unwrap(), "shipit-dashboard")
     }
 
-    fn publish(&self, key: &SigningKey) {
+    pub(crate) fn publish(&self, key: &SigningKey) {
         self.keys.lock().unwrap().keys.push(key.jwk.clone());
     }
 
@@ -351,7 +351,7 @@ impl Issuer {
     }
 
     /// Claims of a valid token for `email`.
-    fn claims(&self, email: &str) -> Value {
+    pub(crate) fn claims(&self, email: &str) -> Value {
         let now = chrono::Utc::now().timestamp();
         json!({
             "iss": self.issuer(), "aud": "shipit-dashboard", "sub": "ad|Mozilla-LDAP|rm",
@@ -362,14 +362,14 @@ impl Issuer {
 }
 
 /// An ES256 key and its public JWK.
-struct SigningKey {
+pub(crate) struct SigningKey {
     kid: String,
     key: EncodingKey,
     jwk: Jwk,
 }
 
 impl SigningKey {
-    fn generate(kid: &str) -> Self {
+    pub(crate) fn generate(kid: &str) -> Self {
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
@@ -379,7 +379,7 @@ impl SigningKey {
         Self { kid: kid.to_owned(), key, jwk }
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let header = Header { kid: Some(self.kid.clone()), ..Header::new(Algorithm::ES256) };
         jsonwebtoken::encode(&header, claims, &self.key).unwrap()
     }

@@ -16,25 +16,28 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::problem;
 
-const MANAGE: &str = "project:shipit:pipelines/manage";
+pub(crate) const MANAGE: &str = "project:shipit:pipelines/manage";
 /// The group of the recorded fixtures.
-const GROUP: &str = "BqoYe8UfRXGCH9DA_niFBA";
+pub(crate) const GROUP: &str = "BqoYe8UfRXGCH9DA_niFBA";
 /// The pending task of `somependingid`.
-const PENDING_TASK: &str = "-6_JVdU6SkWKbsvRqR449g";
+pub(crate) const PENDING_TASK: &str = "-6_JVdU6SkWKbsvRqR449g";
 /// The task a triggered hook creates (and its group).
-const PUBLISH_GROUP: &str = "PUBLISHtaskGroupId0001";
+pub(crate) const PUBLISH_GROUP: &str = "PUBLISHtaskGroupId0001";
 
-fn recorded(name: &str) -> Value {
+pub(crate) fn recorded(name: &str) -> Value {
     let path = format!("{}/../fixtures/taskcluster-step/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-fn group_list(group: &str) -> String {
+pub(crate) fn group_list(group: &str) -> String {
     format!("/api/queue/v1/task-group/{group}/list")
 }
 
 /// An API whose engine polls fast, reaching `taskcluster` with credentials.
-async fn spawn_with(taskcluster: &MockServer, change: impl FnOnce(&mut shipit_api::config::ApiConfig)) -> TestApp {
+pub(crate) async fn spawn_with(
+    taskcluster: &MockServer,
+    change: impl FnOnce(&mut shipit_api::config::ApiConfig),
+) -> TestApp {
     let root_url = url::Url::parse(&format!("{}/", taskcluster.uri())).unwrap();
     TestApp::builder()
         .configure(|config| {
@@ -57,12 +60,12 @@ async fn spawn_with(taskcluster: &MockServer, change: impl FnOnce(&mut shipit_ap
         .await
 }
 
-async fn pipeline(app: &TestApp, uid: &str) -> Pipeline {
+pub(crate) async fn pipeline(app: &TestApp, uid: &str) -> Pipeline {
     app.get_json(&format!("/pipelines/{uid}")).await
 }
 
 /// Waits (up to 15 s) until `condition` holds for the pipeline.
-async fn wait_until(app: &TestApp, uid: &str, condition: impl Fn(&Pipeline) -> bool) -> Pipeline {
+pub(crate) async fn wait_until(app: &TestApp, uid: &str, condition: impl Fn(&Pipeline) -> bool) -> Pipeline {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let current = pipeline(app, uid).await;
@@ -74,12 +77,12 @@ async fn wait_until(app: &TestApp, uid: &str, condition: impl Fn(&Pipeline) -> b
     }
 }
 
-fn states(pipeline: &Pipeline) -> Vec<StepState> {
+pub(crate) fn states(pipeline: &Pipeline) -> Vec<StepState> {
     pipeline.steps.iter().map(|step| step.state).collect()
 }
 
 /// The group answers pending `polls` times, then completed.
-async fn group_completing_after(server: &MockServer, group: &str, polls: u64) {
+pub(crate) async fn group_completing_after(server: &MockServer, group: &str, polls: u64) {
     if polls > 0 {
         Mock::given(method("GET"))
             .and(path(group_list(group)))
@@ -97,11 +100,13 @@ async fn group_completing_after(server: &MockServer, group: &str, polls: u64) {
 }
 
 /// The publishing hook, triggered with Hawk credentials, creating its task group.
-async fn publishing_hook(server: &MockServer, expected_triggers: u64) {
+pub(crate) async fn publishing_hook(server: &MockServer, expected_triggers: u64) {
     Mock::given(method("POST"))
         .and(path("/api/hooks/v1/hooks/project-releng/publish-release/trigger"))
         .and(header_regex("authorization", r#"^Hawk id="project/releng/shipit", ts="\d+", nonce="[^"]+", mac="[^"]+""#))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": {"taskId": PUBLISH_GROUP, "state": "pending"}})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": {"taskId": PUBLISH_GROUP, "state": "pending"}})),
+        )
         .expect(expected_triggers)
         .named("triggerHook")
         .mount(server)
@@ -287,7 +292,8 @@ async fn a_bot_step_succeeds_with_its_run_and_fails_with_the_runs_error_summary(
     let dir = tempfile::tempdir().unwrap();
     fake_bot(dir.path(), "coverage", Some("succeeded"));
     fake_bot(dir.path(), "uplift", None);
-    let schema = json!({"type": "object", "properties": {"REVISION": {"type": "string"}}, "additionalProperties": false});
+    let schema =
+        json!({"type": "object", "properties": {"REVISION": {"type": "string"}}, "additionalProperties": false});
     let bots = vec![
         BotDefinition::new("coverage", vec![], &schema).unwrap(),
         BotDefinition::new("uplift", vec![], &schema).unwrap(),
@@ -329,7 +335,8 @@ async fn the_step_api_creates_idempotently_refuses_conflicts_and_bad_parameters_
     let signoff = json!({"policy": [{"relman": 1}], "description": "publish release human sign off"});
 
     // The scope is checked before the body is read.
-    let response = app.client.put(app.url("/steps/signoff/s1")).bearer_auth(&reader).body("{not json").send().await.unwrap();
+    let response =
+        app.client.put(app.url("/steps/signoff/s1")).bearer_auth(&reader).body("{not json").send().await.unwrap();
     problem(response, 403).await;
     let (status, created) = app.put("/steps/signoff/s1", Some(&token), &signoff).await;
     assert_eq!(status, 201, "{created}");
@@ -340,9 +347,23 @@ async fn the_step_api_creates_idempotently_refuses_conflicts_and_bad_parameters_
     let (status, conflict) = app.put("/steps/signoff/s1", Some(&token), &json!({"policy": [{"releng": 1}]})).await;
     assert_eq!(status, 409, "{conflict}");
 
-    let bad = app.client.put(app.url("/steps/signoff/s2")).bearer_auth(&token).json(&json!({"policy": [{"relman": 0}]})).send().await.unwrap();
+    let bad = app
+        .client
+        .put(app.url("/steps/signoff/s2"))
+        .bearer_auth(&token)
+        .json(&json!({"policy": [{"relman": 0}]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(bad, 400).await.field.as_deref(), Some("policy[0].relman"));
-    let bad = app.client.put(app.url("/steps/taskcluster/t1")).bearer_auth(&token).json(&json!({"task_group_id": "x/../y"})).send().await.unwrap();
+    let bad = app
+        .client
+        .put(app.url("/steps/taskcluster/t1"))
+        .bearer_auth(&token)
+        .json(&json!({"task_group_id": "x/../y"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(problem(bad, 400).await.field.as_deref(), Some("task_group_id"));
     let bad = app.client.put(app.url("/steps/signoff/a%20b")).bearer_auth(&token).json(&signoff).send().await.unwrap();
     assert_eq!(problem(bad, 400).await.field.as_deref(), Some("uid"));
@@ -373,7 +394,7 @@ async fn the_step_api_creates_idempotently_refuses_conflicts_and_bad_parameters_
 
 /// A real SMTP server (mailin) on a free port, keeping what it receives.
 #[derive(Clone, Default)]
-struct Mailbox {
+pub(crate) struct Mailbox {
     mails: Arc<Mutex<Vec<(Vec<String>, String)>>>,
     current: Arc<Mutex<(Vec<String>, Vec<u8>)>>,
 }
@@ -416,7 +437,13 @@ impl Mailbox {
 async fn an_unsigned_sign_off_expires_failing_its_pipeline_and_people_are_told_by_email_and_webhook() {
     let taskcluster = MockServer::start().await;
     let hooks = MockServer::start().await;
-    Mock::given(method("POST")).and(path("/notify")).respond_with(ResponseTemplate::new(500)).up_to_n_times(1).with_priority(1).mount(&hooks).await;
+    Mock::given(method("POST"))
+        .and(path("/notify"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&hooks)
+        .await;
     Mock::given(method("POST")).and(path("/notify")).respond_with(ResponseTemplate::new(204)).mount(&hooks).await;
     let mailbox = Mailbox::default();
     let smtp_url = mailbox.start();

@@ -16,8 +16,8 @@ use shipit_shared::api_types::pipelines::{Signature, SignoffParameters};
 
 use super::{StepError, signoff};
 use crate::config::seconds;
-use crate::db::{self, DbError};
 use crate::db::steps::{self as queries, NotificationRow, ServiceStepRow};
+use crate::db::{self, DbError};
 use crate::pipelines::transitions::pipeline_step_of;
 use crate::state::AppState;
 
