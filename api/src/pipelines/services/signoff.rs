@@ -258,7 +258,7 @@ mod tests {
 
     use super::*;
 
-    fn policy(value: serde_json::Value) -> Vec<BTreeMap<String, u32>> {
+    fn parse_policy(value: serde_json::Value) -> Vec<BTreeMap<String, u32>> {
         serde_json::from_value(value).unwrap()
     }
 
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn one_relman_and_one_releng_meet_the_policy_and_nothing_less() {
-        let policy = policy(json!([{"relman": 1, "releng": 1}]));
+        let policy = parse_policy(json!([{"relman": 1, "releng": 1}]));
         let relman = signed("rm@example.com", "relman");
         assert!(!is_met(&policy, &[]));
         assert!(!is_met(&policy, std::slice::from_ref(&relman)));
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn any_alternative_suffices_and_named_people_fill_their_own_place() {
-        let policy = policy(json!([{"dev": 2}, {"boss@example.com": 1}]));
+        let policy = parse_policy(json!([{"dev": 2}, {"boss@example.com": 1}]));
         assert!(!is_met(&policy, &[signed("a@example.com", "dev")]));
         assert!(is_met(&policy, &[signed("a@example.com", "dev"), signed("b@example.com", "dev")]));
         assert!(is_met(&policy, &[signed("boss@example.com", "dev")]));
@@ -291,19 +291,19 @@ mod tests {
     }
 
     fn policy_of_mixed() -> Vec<BTreeMap<String, u32>> {
-        policy(json!([{"boss@example.com": 1, "relman": 1}]))
+        parse_policy(json!([{"boss@example.com": 1, "relman": 1}]))
     }
 
     #[test]
     fn a_signature_counts_only_where_a_place_is_open() {
-        let policy = policy(json!([{"relman": 1, "releng": 1}]));
+        let policy = parse_policy(json!([{"relman": 1, "releng": 1}]));
         let done = [signed("rm@example.com", "relman")];
         assert!(!counts(&policy, &done, "rm2@example.com", "relman"));
         assert!(counts(&policy, &done, "re@example.com", "releng"));
         assert!(!counts(&policy, &done, "x@example.com", "qa"));
         assert_eq!(may_sign(&policy, &done), vec!["releng".to_owned()]);
         // Overlapping alternatives never underflow.
-        let overlapping = policy(json!([{"releng": 1}, {"releng": 2}]));
+        let overlapping = parse_policy(json!([{"releng": 1}, {"releng": 2}]));
         let two = [signed("a@example.com", "releng"), signed("b@example.com", "releng")];
         assert!(is_met(&overlapping, &two));
         assert!(may_sign(&overlapping, &two).is_empty());
