@@ -128,7 +128,7 @@ pub fn check_usable(record: &TokenRecord, now: DateTime<Utc>) -> Result<(), &'st
 /// request has no token or a token that is unknown, revoked or expired.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub token_id: i64,
+    /// The token's name, or a person's email.
     pub name: String,
     pub scopes: Vec<String>,
 }
@@ -166,7 +166,7 @@ impl FromRequestParts<AppState> for Caller {
         if record.last_used_at.is_none_or(|last| now - last > chrono::Duration::minutes(1)) {
             db::tokens::touch(&state.pool, record.id).await?;
         }
-        Ok(Self { token_id: record.id, name: record.name, scopes: record.scopes })
+        Ok(Self { name: record.name, scopes: record.scopes })
     }
 }
 

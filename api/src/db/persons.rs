@@ -76,7 +76,8 @@ const RECORD_FAILURE: &str = "UPDATE local_users SET failed_attempts = failed_at
 const RECORD_SUCCESS: &str = "UPDATE local_users SET last_totp_step = $2, failed_attempts = 0, locked_until = NULL \
      WHERE id = $1 AND (last_totp_step IS NULL OR last_totp_step < $2)";
 
-const INSERT_SESSION: &str = "INSERT INTO person_sessions (token_sha256, user_id, expires_at) VALUES ($1, $2, $3)";
+const INSERT_SESSION: &str =
+    "INSERT INTO person_sessions (token_sha256, user_id, expires_at) VALUES ($1, $2, $3) RETURNING id";
 
 const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM person_sessions WHERE user_id = $1 AND expires_at <= now()";
 
@@ -143,19 +144,18 @@ pub async fn record_success(pool: &Pool, id: i64, step: i64) -> Result<bool, DbE
     Ok(client.execute(&statement, &[&id, &step]).await? == 1)
 }
 
-/// Stores a person token of the user, and forgets their expired ones.
+/// Stores a person token of the user, and forgets their expired ones; the session's id.
 pub async fn insert_session(
     pool: &Pool,
     user_id: i64,
     digest: &[u8],
     expires_at: DateTime<Utc>,
-) -> Result<(), DbError> {
+) -> Result<i64, DbError> {
     let client = pool.get().await?;
     let delete = client.prepare_cached(DELETE_EXPIRED_SESSIONS).await?;
     client.execute(&delete, &[&user_id]).await?;
     let insert = client.prepare_cached(INSERT_SESSION).await?;
-    client.execute(&insert, &[&digest, &user_id, &expires_at]).await?;
-    Ok(())
+    Ok(client.query_one(&insert, &[&digest, &user_id, &expires_at]).await?.get(0))
 }
 
 /// The user of the live (unexpired) person token with this digest.

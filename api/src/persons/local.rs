@@ -84,6 +84,8 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_password(&auth::rand
 pub struct NewSession {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// The person session's row, which a dashboard session refers to.
+    pub id: i64,
 }
 
 /// Signs a local user in with their password and a TOTP code. Any failure is the same 401; a
@@ -122,9 +124,9 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str, code: &str) 
     let token = generate_person_token();
     let minutes = i64::from(state.config.signoff.session_minutes.max(1));
     let expires_at = now + chrono::Duration::minutes(minutes);
-    db::persons::insert_session(&state.pool, user.id, &auth::digest(&token), expires_at).await?;
+    let id = db::persons::insert_session(&state.pool, user.id, &auth::digest(&token), expires_at).await?;
     tracing::info!(user.email = %user.email, "signed in");
-    Ok(NewSession { token, expires_at })
+    Ok(NewSession { token, expires_at, id })
 }
 
 /// 429 until `until`.

@@ -184,15 +184,6 @@ pub async fn get_step_status(
     Ok(Json(services::status(&state, service(&name)?, &uid).await?))
 }
 
-fn signer(person: &Person) -> Signer<'_> {
-    Signer {
-        email: &person.email,
-        groups: &person.groups,
-        second_factor: person.second_factor,
-        credential: person.credential,
-    }
-}
-
 /// Sign a sign-off step for a group (one of the signer's, or the signer's own email), as a
 /// person: a local user's token or an OIDC ID token, never a bot's token.
 #[utoipa::path(
@@ -213,7 +204,7 @@ pub async fn sign(
     JsonBody(body): JsonBody<SignRequest>,
 ) -> ApiResult<Json<ServiceStep>> {
     signoff_service(&name)?;
-    let row = signoff::sign(&state, &uid, &signer(&person), &body.group).await?;
+    let row = signoff::sign(&state, &uid, &Signer::of(&person), &body.group).await?;
     Ok(Json(services::view(&state, row).await?))
 }
 
@@ -234,7 +225,7 @@ pub async fn withdraw(
     Path((name, uid)): Path<(String, String)>,
 ) -> ApiResult<Json<ServiceStep>> {
     signoff_service(&name)?;
-    let row = signoff::withdraw(&state, &uid, &signer(&person)).await?;
+    let row = signoff::withdraw(&state, &uid, &Signer::of(&person)).await?;
     Ok(Json(services::view(&state, row).await?))
 }
 

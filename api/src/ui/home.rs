@@ -1,17 +1,20 @@
-//! The home page: each bot's latest run, the pipelines in progress, the newest coverage report
-//! and the failing grafts.
+//! The home page: each bot's latest run, the sign-offs waiting (first those the signed-in person
+//! may sign), the pipelines in progress, the newest coverage report and the failing grafts.
 
 use axum::extract::State;
 use axum::response::Html;
 use maud::html;
 use shipit_shared::api_types::coverage::PathQuery;
-use shipit_shared::api_types::pipelines::{PipelineQuery, PipelineState};
+use shipit_shared::api_types::pipelines::{PipelineQuery, PipelineState, StepKind, StepServiceState};
 
 use super::layout::{self, Shell, badge, href, percent_bar, short, when};
 use super::{UiResult, Viewer};
 use crate::auth::Reader;
 use crate::db;
+use crate::error::ApiError;
 use crate::extract::QueryParams;
+use crate::pipelines::services::{self, signoff::Signer};
+use crate::pipelines::transitions::pipeline_step_of;
 use crate::routes::{coverage, pipelines};
 use crate::state::AppState;
 
@@ -34,6 +37,26 @@ pub(super) async fn page(State(state): State<AppState>, viewer: Viewer) -> UiRes
         }
         None => None,
     };
+    let client = state.pool.get().await.map_err(db::DbError::from)?;
+    let waiting_rows =
+        db::steps::list_steps(&client, StepKind::Signoff, Some(StepServiceState::InProgress), None, 50).await?;
+    drop(client);
+    let person = viewer.session.as_ref().and_then(|session| session.person.as_ref());
+    // Those the person may sign first, then the others.
+    let mut waiting = Vec::new();
+    for row in waiting_rows {
+        let step = services::view(&state, row).await.map_err(ApiError::from)?;
+        let yours = match (person, &step.signoff) {
+            (Some(person), Some(progress)) => {
+                let signed =
+                    progress.signatures.iter().any(|signature| signature.email.eq_ignore_ascii_case(&person.email));
+                !signed && !Signer::of(person).may_sign_for(progress).is_empty()
+            }
+            _ => false,
+        };
+        waiting.push((yours, step));
+    }
+    waiting.sort_by_key(|(yours, _)| !*yours);
     let failing: Vec<_> = db::uplift::bugs(&state.pool)
         .await?
         .into_iter()
@@ -57,6 +80,32 @@ pub(super) async fn page(State(state): State<AppState>, viewer: Viewer) -> UiRes
                                 td { (badge(run.status.as_str())) }
                                 td { (when(run.created_at)) }
                                 td { (run.error_summary.as_deref().or(run.message.as_deref()).unwrap_or("")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="signoffs" {
+            h2 id="signoffs" { "Sign-offs waiting" }
+            @if waiting.is_empty() {
+                p class="muted" { "No sign-off waits." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Step" } th scope="col" { "What" } th scope="col" { "Still needed" } th scope="col" { "Expires" } th scope="col" { "You" } } }
+                    tbody {
+                        @for (yours, step) in &waiting {
+                            tr {
+                                td {
+                                    @match pipeline_step_of(&step.uid) {
+                                        Some((pipeline, _)) => a href=(format!("/ui/pipelines/{pipeline}")) { (step.uid) },
+                                        None => code { (step.uid) },
+                                    }
+                                }
+                                td { (step.parameters.get("description").and_then(|value| value.as_str()).unwrap_or("")) }
+                                td { @if let Some(progress) = &step.signoff { (progress.may_sign.join(", ")) } }
+                                td { @if let Some(expires_at) = step.signoff.as_ref().and_then(|progress| progress.expires_at) { (when(expires_at)) } }
+                                td { @if *yours { span class="badge warn" { "may sign" } } }
                             }
                         }
                     }

@@ -1,7 +1,7 @@
 //! The dashboard: HTML pages under `/ui/`, rendered on the server from the same handlers as the
 //! JSON routes (a page is a view of an API answer), with SVG charts, a small progressive script,
 //! sign-in sessions and CSRF-checked forms for the few actions people take (reruns, retries,
-//! contributor edits).
+//! contributor edits, sign-offs).
 
 mod assets;
 mod chart;
@@ -22,12 +22,15 @@ use axum::routing::{get, post};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::persons::Person;
 use crate::state::AppState;
 
-/// A signed-in person: the token's caller and the session's form secret.
+/// A signed-in session: the token's caller (for a person, their email without any scope), the
+/// person when signed in as one, and the session's form secret.
 #[derive(Clone, Debug)]
 struct Session {
     caller: Caller,
+    person: Option<Person>,
     csrf: String,
 }
 
@@ -52,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/", get(home::page))
         .route("/ui/assets/{name}", get(assets::serve))
         .route("/ui/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/ui/sign-in/person", post(session::sign_in_person))
         .route("/ui/sign-out", post(session::sign_out))
         .route("/ui/runs", get(runs::list))
         .route("/ui/runs/{id}", get(runs::one))
@@ -70,6 +74,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/pipelines", get(pipelines::list))
         .route("/ui/pipelines/{uid}", get(pipelines::one))
         .route("/ui/pipelines/{uid}/steps/{step}/retry", post(pipelines::retry))
+        .route("/ui/pipelines/{uid}/steps/{step}/sign", post(pipelines::sign))
+        .route("/ui/pipelines/{uid}/steps/{step}/withdraw", post(pipelines::withdraw))
         .layer(axum::middleware::map_response(security_headers))
 }
 

@@ -1,6 +1,6 @@
 //! The pipelines pages: every pipeline by state, and one pipeline's DAG with each step's state
-//! (updated live by the page's script), its steps, the retry button for a failed step, and the
-//! audit trail.
+//! (updated live by the page's script), its steps, the retry button for a failed step, each
+//! sign-off's policy and signatures with the form to sign it, and the audit trail.
 
 use axum::Form;
 use axum::extract::State;
@@ -8,14 +8,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
-use shipit_shared::api_types::pipelines::{PipelineQuery, PipelineState, StepState};
+use shipit_shared::api_types::pipelines::{PipelineQuery, PipelineState, StepKind, StepServiceState, StepState};
 
 use super::chart::{self, Node};
 use super::layout::{self, Shell, badge, href, when};
-use super::session::{CsrfForm, SignedIn, check_form};
-use super::{UiResult, Viewer, bad_request};
+use super::session::{AnyScope, CsrfForm, SignedIn, check_form};
+use super::{UiError, UiResult, Viewer, bad_request};
 use crate::auth::{Authorized, Reader, scopes};
+use crate::error::ApiError;
 use crate::extract::{Path, QueryParams};
+use crate::pipelines::services::{self, signoff, signoff::Signer};
+use crate::pipelines::transitions;
 use crate::routes::pipelines;
 use crate::state::AppState;
 
@@ -93,7 +96,7 @@ pub(super) async fn one(
     Path(uid): Path<String>,
 ) -> UiResult<Html<String>> {
     let pipeline = pipelines::get_pipeline(State(state.clone()), Reader, Path(uid.clone())).await?.0;
-    let audit = pipelines::get_audit(State(state), Reader, Path(uid.clone())).await?.0;
+    let audit = pipelines::get_audit(State(state.clone()), Reader, Path(uid.clone())).await?.0;
     let nodes: Vec<Node> = pipeline
         .definition
         .steps
@@ -109,6 +112,23 @@ pub(super) async fn one(
         })
         .collect();
     let retrier = viewer.session.as_ref().filter(|session| session.may(scopes::PIPELINES_MANAGE));
+    let mut signoffs = Vec::new();
+    for status in pipeline.steps.iter().filter(|status| status.attempts > 0) {
+        let is_signoff = pipeline
+            .definition
+            .steps
+            .iter()
+            .any(|step| step.uid == status.uid && step.kind == Some(StepKind::Signoff) && step.api_url.is_none());
+        if !is_signoff {
+            continue;
+        }
+        let service_uid = transitions::service_uid(&pipeline.uid, &status.uid, status.attempts);
+        // A step being created has no row on its service yet.
+        if let Ok(row) = services::get(&state, StepKind::Signoff, &service_uid).await {
+            signoffs.push((status.uid.clone(), services::view(&state, row).await.map_err(ApiError::from)?));
+        }
+    }
+    let person = viewer.session.as_ref().and_then(|session| session.person.as_ref().map(|person| (session, person)));
     let title = format!("Pipeline {uid}");
     let body = html! {
         h1 { "Pipeline " (pipeline.uid) " " span data-field="pipeline-state" { (badge(pipeline.state.as_str())) } }
@@ -144,6 +164,59 @@ pub(super) async fn one(
                 }
             }
         }
+        @for (step, signoff) in &signoffs {
+            @if let Some(progress) = &signoff.signoff {
+                section aria-labelledby=(format!("signoff-{step}")) class="signoff" {
+                    h2 id=(format!("signoff-{step}")) { "Sign-off " code { (step) } " " (badge(signoff.state.as_str())) }
+                    @if let Some(description) = signoff.parameters.get("description").and_then(|value| value.as_str()) { p { (description) } }
+                    p { "Signed off once any one of these is met:" }
+                    ul {
+                        @for alternative in &progress.policy {
+                            li { @for (index, (who, count)) in alternative.iter().enumerate() { @if index > 0 { " and " } (count) " × " code { (who) } } }
+                        }
+                    }
+                    @if let Some(expires_at) = progress.expires_at { p class="muted" { "Expires " (when(expires_at)) } }
+                    @if !progress.separate_from.is_empty() { p class="muted" { "May not sign: " (progress.separate_from.join(", ")) } }
+                    @if progress.signatures.is_empty() {
+                        p class="muted" { "No signature yet." }
+                    } @else {
+                        table {
+                            thead { tr { th scope="col" { "Signed by" } th scope="col" { "For" } th scope="col" { "When" } th scope="col" { "Signed in with" } } }
+                            tbody {
+                                @for signature in &progress.signatures {
+                                    tr { td { (signature.email) } td { code { (signature.group) } } td { (when(signature.signed_at)) } td { (signature.credential) } }
+                                }
+                            }
+                        }
+                    }
+                    @if signoff.state == StepServiceState::InProgress {
+                        @if let Some((session, person)) = person {
+                            @let signer = Signer::of(person);
+                            @let action = format!("/ui/pipelines/{}/steps/{}", pipeline.uid, step);
+                            @if progress.signatures.iter().any(|signature| signature.email.eq_ignore_ascii_case(&person.email)) {
+                                form method="post" action=(format!("{action}/withdraw")) {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    button type="submit" { "Withdraw my signature" }
+                                }
+                            } @else if signer.may_sign_for(progress).is_empty() {
+                                p { "Still needed: " (progress.may_sign.join(", ")) ". You are in none of these groups." }
+                            } @else {
+                                form method="post" action=(format!("{action}/sign")) class="stack" {
+                                    input type="hidden" name="csrf" value=(session.csrf);
+                                    label for=(format!("group-{step}")) { "Sign for" }
+                                    select id=(format!("group-{step}")) name="group" {
+                                        @for group in signer.may_sign_for(progress) { option value=(group) { (group) } }
+                                    }
+                                    button type="submit" { "Sign off " (step) }
+                                }
+                            }
+                        } @else {
+                            p { a href=(href("/ui/sign-in", &[("next", &format!("/ui/pipelines/{}", pipeline.uid))])) { "Sign in as a person to sign off" } }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Audit trail" }
         table {
             thead { tr { th scope="col" { "When" } th scope="col" { "Step" } th scope="col" { "Event" } th scope="col" { "From" } th scope="col" { "To" } th scope="col" { "Cause" } th scope="col" { "By" } } }
@@ -163,6 +236,55 @@ pub(super) async fn one(
         }
     };
     Ok(layout::page(&Shell { title: &title, section: "pipelines", viewer: &viewer }, body))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct SignForm {
+    csrf: String,
+    group: String,
+}
+
+/// The sign-off step of the pipeline's current attempt, on its service.
+async fn signoff_uid(state: &AppState, uid: &str, step: &str) -> UiResult<String> {
+    let pipeline = pipelines::get_pipeline(State(state.clone()), Reader, Path(uid.to_owned())).await?.0;
+    let status = pipeline.steps.iter().find(|status| status.uid == step && status.attempts > 0).ok_or_else(|| {
+        UiError::Api(ApiError::not_found(format!("the pipeline `{uid}` has no started step `{step}`")))
+    })?;
+    Ok(transitions::service_uid(uid, step, status.attempts))
+}
+
+fn signing_person(session: &super::Session) -> UiResult<&crate::persons::Person> {
+    session.person.as_ref().ok_or_else(|| {
+        UiError::Api(ApiError::forbidden("only a person signs: sign in with your email, password and code"))
+    })
+}
+
+/// `POST /ui/pipelines/{uid}/steps/{step}/sign`, as `PUT /steps/signoff/{uid}.{step}/sign`.
+pub(super) async fn sign(
+    State(state): State<AppState>,
+    SignedIn(session, _): SignedIn<AnyScope>,
+    Path((uid, step)): Path<(String, String)>,
+    Form(form): Form<SignForm>,
+) -> UiResult<Response> {
+    check_form(&session, &form.csrf)?;
+    let person = signing_person(&session)?;
+    let service_uid = signoff_uid(&state, &uid, &step).await?;
+    signoff::sign(&state, &service_uid, &Signer::of(person), &form.group).await.map_err(ApiError::from)?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, format!("/ui/pipelines/{uid}"))]).into_response())
+}
+
+/// `POST /ui/pipelines/{uid}/steps/{step}/withdraw`, as `DELETE /steps/signoff/{uid}.{step}/sign`.
+pub(super) async fn withdraw(
+    State(state): State<AppState>,
+    SignedIn(session, _): SignedIn<AnyScope>,
+    Path((uid, step)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> UiResult<Response> {
+    check_form(&session, &form.csrf)?;
+    let person = signing_person(&session)?;
+    let service_uid = signoff_uid(&state, &uid, &step).await?;
+    signoff::withdraw(&state, &service_uid, &Signer::of(person)).await.map_err(ApiError::from)?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, format!("/ui/pipelines/{uid}"))]).into_response())
 }
 
 /// `POST /ui/pipelines/{uid}/steps/{step}/retry`, as `POST /pipelines/{uid}/steps/{step}/retry`.

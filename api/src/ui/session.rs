@@ -1,6 +1,7 @@
-//! Dashboard sessions: a person signs in with an API token and acts with its scopes; the session
-//! cookie is HttpOnly, SameSite=Strict and Secure (except on a loopback host), and every form of a
-//! session carries its CSRF secret. The sign-in form itself is protected by a double-submit cookie.
+//! Dashboard sessions: someone signs in with an API token and acts with its scopes, or as a person
+//! (a local user's password and TOTP code) who may sign sign-offs; the session cookie is HttpOnly,
+//! SameSite=Strict and Secure (except on a loopback host), and every form of a session carries its
+//! CSRF secret. The sign-in forms themselves are protected by a double-submit cookie.
 
 use std::marker::PhantomData;
 
@@ -17,8 +18,10 @@ use super::layout::{self, Shell};
 use super::{Session, UiError, UiResult, Viewer, bad_request};
 use crate::auth::{self, Caller, scopes};
 use crate::db;
+use crate::db::sessions::SessionCredential;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
+use crate::persons::{self, Person};
 use crate::state::AppState;
 
 const SESSION_COOKIE: &str = "shipit_session";
@@ -97,11 +100,19 @@ async fn session_of(headers: &HeaderMap, state: &AppState) -> UiResult<Option<Se
     let Some(record) = db::sessions::find(&state.pool, &auth::digest(&id)).await? else {
         return Ok(None);
     };
-    if auth::check_usable(&record.token, Utc::now()).is_err() {
-        return Ok(None);
+    match (record.token, record.person) {
+        (Some(token), _) if auth::check_usable(&token, Utc::now()).is_ok() => {
+            let caller = Caller { name: token.name, scopes: token.scopes };
+            Ok(Some(Session { caller, person: None, csrf: record.csrf }))
+        }
+        (None, Some(user)) => {
+            let caller = Caller { name: user.email.clone(), scopes: Vec::new() };
+            let person =
+                Person { email: user.email, groups: user.groups, second_factor: true, credential: persons::LOCAL };
+            Ok(Some(Session { caller, person: Some(person), csrf: record.csrf }))
+        }
+        _ => Ok(None),
     }
-    let caller = Caller { token_id: record.token.id, name: record.token.name, scopes: record.token.scopes };
-    Ok(Some(Session { caller, csrf: record.csrf }))
 }
 
 /// A cookie's value from the `Cookie` headers.
@@ -164,6 +175,19 @@ pub(super) async fn sign_in_page(headers: HeaderMap, QueryParams(query): QueryPa
             input id="token" name="token" type="password" autocomplete="off" required spellcheck="false" size="72";
             button type="submit" { "Sign in" }
         }
+        h2 { "Sign in to sign off" }
+        p { "Release managers sign with their ShipIt account (" code { "shipit-api user create" } "): email, password and the code of their authenticator app." }
+        form method="post" action="/ui/sign-in/person" class="stack" {
+            input type="hidden" name="csrf" value=(secret);
+            input type="hidden" name="next" value=(next);
+            label for="email" { "Email" }
+            input id="email" name="email" type="email" autocomplete="username" required;
+            label for="password" { "Password" }
+            input id="password" name="password" type="password" autocomplete="current-password" required;
+            label for="totp" { "Code" }
+            input id="totp" name="totp" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required;
+            button type="submit" { "Sign in to sign off" }
+        }
     };
     let page = layout::page(&Shell { title: "Sign in", section: "", viewer: &viewer }, body);
     let mut response = page.into_response();
@@ -185,11 +209,7 @@ pub(super) async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> UiResult<Response> {
-    check_same_origin(&headers)?;
-    let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !same_secret(&expected, &form.csrf) {
-        return Err(UiError::Api(ApiError::forbidden("the sign-in form is stale: reload it and try again")));
-    }
+    check_sign_in_form(&headers, &form.csrf)?;
     let token = form.token.trim();
     if token.len() > 200 || token.contains('\0') {
         return Err(bad_request("that is not a ShipIt API token"));
@@ -203,14 +223,60 @@ pub(super) async fn sign_in(
     if let Some(token_expiry) = record.expires_at {
         expires_at = expires_at.min(token_expiry);
     }
-    let id = auth::random_secret();
-    db::sessions::insert(&state.pool, &auth::digest(&id), record.id, &auth::random_secret(), expires_at).await?;
     tracing::info!(token = %record.name, "dashboard sign-in");
+    start_session(&state, &headers, SessionCredential::Token(record.id), expires_at, &form.next).await
+}
+
+/// Stores a session and sets its cookie, sending the browser on to `next`.
+async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    credential: SessionCredential,
+    expires_at: chrono::DateTime<Utc>,
+    next: &str,
+) -> UiResult<Response> {
+    let id = auth::random_secret();
+    db::sessions::insert(&state.pool, &auth::digest(&id), credential, &auth::random_secret(), expires_at).await?;
     let max_age = (expires_at - Utc::now()).num_seconds().max(1);
-    let mut response = Redirect::to(&local_target(Some(&form.next))).into_response();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(&headers, SESSION_COOKIE, &id, max_age));
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(&headers, SIGN_IN_COOKIE, "", 0));
+    let mut response = Redirect::to(&local_target(Some(next))).into_response();
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(headers, SESSION_COOKIE, &id, max_age));
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(headers, SIGN_IN_COOKIE, "", 0));
     Ok(response)
+}
+
+/// 403 unless the sign-in form carries the secret of its double-submit cookie.
+fn check_sign_in_form(headers: &HeaderMap, csrf: &str) -> UiResult<()> {
+    check_same_origin(headers)?;
+    let expected = cookie(headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(&expected, csrf) {
+        return Err(UiError::Api(ApiError::forbidden("the sign-in form is stale: reload it and try again")));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct PersonSignInForm {
+    email: String,
+    password: String,
+    totp: String,
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Starts a person's session: a local user's password and TOTP code, checked as
+/// `POST /auth/sessions` checks them (the same throttle), for at most their person session.
+pub(super) async fn sign_in_person(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<PersonSignInForm>,
+) -> UiResult<Response> {
+    check_sign_in_form(&headers, &form.csrf)?;
+    let person = persons::local::sign_in(&state, form.email.trim(), &form.password, form.totp.trim()).await?;
+    let hours = i64::from(state.config.ui_session_hours.max(1));
+    let expires_at = (Utc::now() + chrono::Duration::hours(hours)).min(person.expires_at);
+    tracing::info!(person = %form.email.trim(), "dashboard sign-in as a person");
+    start_session(&state, &headers, SessionCredential::Person(person.id), expires_at, &form.next).await
 }
 
 #[derive(Debug, Deserialize)]

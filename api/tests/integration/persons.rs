@@ -19,7 +19,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::problem;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// `shipit-api <args>` on the app's database, with `stdin` as its input.
 fn cli(app: &TestApp, args: &[&str], stdin: &str) -> Output {
@@ -63,7 +63,7 @@ pub(crate) async fn create_user(app: &TestApp, email: &str, groups: &[&str]) -> 
 
 /// The current time step, once at least 3 seconds of it remain (so that the API's clock is in
 /// the same step when it checks a code).
-async fn current_step() -> u64 {
+pub(crate) async fn current_step() -> u64 {
     loop {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         if now % totp::STEP_SECS < totp::STEP_SECS - 3 {

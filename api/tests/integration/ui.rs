@@ -167,3 +167,92 @@ async fn a_browser_asking_for_the_root_is_sent_to_the_dashboard() {
     assert_eq!(json.status(), 200);
     assert_eq!(json.json::<serde_json::Value>().await.unwrap()["links"]["dashboard"], "/ui/");
 }
+
+/// Signs in as a local person with their TOTP `secret`: the session cookie.
+async fn sign_in_as_person(app: &TestApp, email: &str, secret: &str) -> String {
+    let client = browser();
+    let form_page = client.get(app.url("/ui/sign-in")).send().await.unwrap();
+    let sign_in_cookie = cookie(&form_page, "shipit_sign_in").unwrap();
+    let csrf = field(&form_page.text().await.unwrap(), "csrf");
+    let step = crate::persons::current_step().await;
+    let code = shipit_api::persons::totp::code_at(secret, step).unwrap();
+    let answer = client
+        .post(app.url("/ui/sign-in/person"))
+        .header(COOKIE, &sign_in_cookie)
+        .form(&[
+            ("email", email),
+            ("password", crate::persons::PASSWORD),
+            ("totp", &code),
+            ("csrf", &csrf),
+            ("next", "/ui/pipelines/fx"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{}", answer.text().await.unwrap());
+    assert_eq!(answer.headers()[LOCATION], "/ui/pipelines/fx");
+    cookie(&answer, "shipit_session").expect("a session cookie")
+}
+
+#[tokio::test]
+async fn a_person_signs_off_on_the_pipeline_page_and_only_a_person_may() {
+    let app = TestApp::builder().configure(|config| config.pipelines.poll_initial_secs = 0.05).spawn().await;
+    let relman = crate::persons::create_user(&app, "relman@example.com", &["relman"]).await;
+    let manager = app.token(&["project:shipit:pipelines/manage"]).await;
+    let definition = serde_json::json!({"steps": [{"uid": "S", "kind": "signoff", "parameters": {
+        "policy": [{"relman": 1}], "description": "publish release human sign off"
+    }}]});
+    assert_eq!(app.put("/pipelines/fx", Some(&manager), &definition).await.0, 201);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get("/steps/signoff/fx.S", None).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "S was never created");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let client = browser();
+
+    // Signed out, the page offers to sign in; a token's session may not sign.
+    let page = client.get(app.url("/ui/pipelines/fx")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Sign in as a person to sign off"), "{page}");
+    let (bot_session, bot_secret) = sign_in_with_secret(&app, &manager).await;
+    let refused = client
+        .post(app.url("/ui/pipelines/fx/steps/S/sign"))
+        .header(COOKIE, &bot_session)
+        .form(&[("csrf", bot_secret.as_str()), ("group", "relman")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    let session = sign_in_as_person(&app, "relman@example.com", &relman).await;
+    let home = client.get(app.url("/ui/")).header(COOKIE, &session).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Signed in as <strong>relman@example.com</strong>"), "{home}");
+    assert!(home.contains("may sign") && home.contains("fx.S"), "{home}");
+    let page =
+        client.get(app.url("/ui/pipelines/fx")).header(COOKIE, &session).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Sign off S"), "{page}");
+    let secret = field(&page, "csrf");
+    let forged = client
+        .post(app.url("/ui/pipelines/fx/steps/S/sign"))
+        .header(COOKIE, &session)
+        .form(&[("csrf", "0".repeat(secret.len()).as_str()), ("group", "relman")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let signed = client
+        .post(app.url("/ui/pipelines/fx/steps/S/sign"))
+        .header(COOKIE, &session)
+        .header(ORIGIN, app.base_url.as_str())
+        .form(&[("csrf", secret.as_str()), ("group", "relman")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303, "{}", signed.text().await.unwrap());
+    let (_, step) = app.get("/steps/signoff/fx.S", None).await;
+    assert_eq!(step["state"], "success", "{step}");
+    assert_eq!(step["signoff"]["signatures"][0]["email"], "relman@example.com");
+    // A person's session has no scope: it cannot retry or rerun.
+    let page =
+        client.get(app.url("/ui/pipelines/fx")).header(COOKIE, &session).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("relman@example.com") && !page.contains("Sign off S"), "{page}");
+}

@@ -10,6 +10,7 @@ use shipit_shared::api_types::pipelines::{Signature, SignoffParameters, SignoffP
 
 use super::{Audit, StepError, end, finish, not_found, notify, object, tell_pipeline, typed};
 use crate::db::steps::{self as queries, ServiceStepRow};
+use crate::persons::Person;
 use crate::pipelines::audit::Event;
 use crate::state::AppState;
 
@@ -22,6 +23,28 @@ pub struct Signer<'a> {
     pub second_factor: bool,
     /// `local` or `oidc`.
     pub credential: &'a str,
+}
+
+impl<'a> Signer<'a> {
+    /// The person as a signer.
+    pub fn of(person: &'a Person) -> Self {
+        Self {
+            email: &person.email,
+            groups: &person.groups,
+            second_factor: person.second_factor,
+            credential: person.credential,
+        }
+    }
+
+    /// The groups (and own email) this signer may sign `progress` for now.
+    pub fn may_sign_for(&self, progress: &SignoffProgress) -> Vec<String> {
+        progress
+            .may_sign
+            .iter()
+            .filter(|open| same_email(open, self.email) || self.groups.iter().any(|group| group == *open))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Policy is a list of alternatives, each a count per group or email.
