@@ -11,7 +11,6 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use crate::auth;
-use crate::config::SignoffSettings;
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -35,21 +34,6 @@ pub struct Person {
     pub second_factor: bool,
     /// "local" or "oidc".
     pub credential: &'static str,
-}
-
-impl Person {
-    /// Answers 403 when the settings require a second factor and this person signed in without.
-    pub fn require_second_factor(&self, settings: &SignoffSettings) -> Result<(), ApiError> {
-        if settings.require_mfa && !self.second_factor {
-            return Err(ApiError::forbidden(format!("{} signed in without a second factor", self.email)));
-        }
-        Ok(())
-    }
-
-    /// Whether this person is in `group`.
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|held| held == group)
-    }
 }
 
 impl FromRequestParts<AppState> for Person {
@@ -103,14 +87,5 @@ mod tests {
     fn bot_and_person_prefixes_never_overlap() {
         assert!(!local::PERSON_TOKEN_PREFIX.starts_with(BOT_TOKEN_PREFIX));
         assert!(!BOT_TOKEN_PREFIX.starts_with(local::PERSON_TOKEN_PREFIX));
-    }
-
-    #[test]
-    fn a_second_factor_is_required_only_when_configured() {
-        let person = Person { email: "a@b".into(), groups: vec![], second_factor: false, credential: OIDC };
-        assert!(person.require_second_factor(&SignoffSettings::default()).is_ok());
-        let strict = SignoffSettings { require_mfa: true, ..SignoffSettings::default() };
-        assert_eq!(person.require_second_factor(&strict).unwrap_err().status(), 403);
-        assert!(Person { second_factor: true, ..person }.require_second_factor(&strict).is_ok());
     }
 }

@@ -288,5 +288,72 @@ async fn every_page_loads_clean_and_a_person_signs_in_reruns_and_follows_the_his
     client.goto(&format!("{base}/ui/runs/{coverage_run}")).await.unwrap();
     assert!(client.find(Locator::Css("form[action$='/rerun']")).await.is_err());
 
+    sign_off(&app, &client, &base, &token, &axe).await;
     client.close().await.unwrap();
+}
+
+/// A release manager signs in with password and TOTP and signs a pipeline's sign-off, with the
+/// keyboard only.
+async fn sign_off(app: &TestApp, client: &Client, base: &str, token: &str, axe: &str) {
+    let password = "correct horse battery staple";
+    let uri = shipit_api::admin::create_user(&app.state.pool, "relman@example.com", &["relman".to_owned()], password)
+        .await
+        .unwrap();
+    let secret = uri.split("secret=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let definition = json!({"steps": [{"uid": "S", "kind": "signoff", "description": "publish release human sign off",
+        "parameters": {"policy": [{"relman": 1}], "expires_in": "72h", "description": "publish release human sign off"}}]});
+    assert_eq!(app.put("/pipelines/firefox-99.0b1", Some(token), &definition).await.0, 201);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.get("/steps/signoff/firefox-99.0b1.S", None).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the sign-off step was never created");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = "/ui/pipelines/firefox-99.0b1";
+    visit(client, base, page, "pipeline-signoff", axe).await;
+    assert!(text(client, "main").await.contains("Sign in as a person to sign off"));
+
+    // A code with at least 3 seconds of its step left, so that the API checks it in the same step.
+    let step = loop {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        if now % 30 < 27 {
+            break shipit_api::persons::totp::step_of(now);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let code = shipit_api::persons::totp::code_at(&secret, step).unwrap();
+    client.goto(&format!("{base}/ui/sign-in?next={page}")).await.unwrap();
+    let email = client.find(Locator::Id("email")).await.unwrap();
+    email.send_keys("relman@example.com").await.unwrap();
+    email.send_keys(TAB).await.unwrap();
+    let password_field = client.active_element().await.unwrap();
+    assert_eq!(password_field.attr("id").await.unwrap().as_deref(), Some("password"));
+    password_field.send_keys(password).await.unwrap();
+    password_field.send_keys(TAB).await.unwrap();
+    let code_field = client.active_element().await.unwrap();
+    assert_eq!(code_field.attr("id").await.unwrap().as_deref(), Some("totp"));
+    code_field.send_keys(&code).await.unwrap();
+    code_field.send_keys(ENTER).await.unwrap();
+    client.wait().for_element(Locator::Css("form[action$='/steps/S/sign'] button")).await.unwrap();
+    assert!(text(client, ".who").await.contains("relman@example.com"));
+    visit(client, base, page, "pipeline-signoff-signed-in", axe).await;
+
+    // From the group chooser, Tab reaches the button and Enter signs.
+    let chooser = client.find(Locator::Id("group-S")).await.unwrap();
+    chooser.send_keys(TAB).await.unwrap();
+    let button = client.active_element().await.unwrap();
+    assert!(button.text().await.unwrap().contains("Sign off S"));
+    button.send_keys(ENTER).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let step: Value = app.get_json("/steps/signoff/firefox-99.0b1.S").await;
+        if step["state"] == "success" {
+            assert_eq!(step["signoff"]["signatures"][0]["email"], "relman@example.com");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{step}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.wait().for_element(Locator::Css("section.signoff td")).await.unwrap();
+    assert!(errors(client).await.is_empty());
+    visit(client, base, page, "pipeline-signed-off", axe).await;
 }
