@@ -127,6 +127,28 @@ http_get() {
     exec 3<&-
 }
 
+# PUT of the JSON file $3 to a URL on this machine ($1) with the bearer token $2: curl when
+# installed, bash's /dev/tcp otherwise. Fails unless the answer is 2xx.
+http_put_json() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -fsS -o /dev/null -X PUT -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
+            --data-binary "@$3" "$1"
+        return
+    fi
+    local rest=${1#http://} host port path status
+    host=${rest%%/*}
+    path=/${rest#*/}
+    port=${host##*:}
+    host=${host%%:*}
+    exec 3<>"/dev/tcp/$host/$port"
+    printf 'PUT %s HTTP/1.0\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %s\r\n\r\n' \
+        "$path" "$host" "$2" "$(wc -c <"$3")" >&3
+    cat "$3" >&3
+    status=$(head -n 1 <&3 | cut -d' ' -f2)
+    exec 3<&-
+    [ "${status:0:1}" = 2 ]
+}
+
 # Waits until the API at $1 answers its heartbeat, for at most $2 seconds.
 wait_for_api() {
     local _

@@ -3,7 +3,7 @@
 # fixtures/sample (recorded upstream answers replayed from files, recorded Pulse messages, a
 # repository made by fixtures/sample/make-repository.sh, a patch). The pulse listener replays the
 # messages and starts the coverage bot on the push they announce, as in production; the others run
-# directly. Each run a bot opens itself is labelled with the parameter SAMPLE (the coverage run
+# directly; a release pipeline then waits for its sign-offs. Each run a bot opens itself is labelled with the parameter SAMPLE (the coverage run
 # carries the Pulse event's parameters). Nothing is loaded again when the API holds sample runs.
 #
 # Usage: scripts/sample.sh API_URL TOKEN BIN_DIR   (the token needs project:shipit:*)
@@ -32,4 +32,6 @@ SHIPIT_LOCAL_RUNNER__BIN_DIR="$bin" SHIPIT_LOCAL_RUNNER__LOG_DIR="$work/logs" \
 "$bin/static-analysis-bot" --config fixtures/sample/static-analysis.toml check --repo "$work/repository" \
     --base main --patch fixtures/sample/static-analysis.patch --diff-id 1 --revision-id 1 \
     --repository-name sample --format markdown --output "$work/static-analysis.md"
-say "sample data loaded: $api/runs"
+# A release pipeline as release-runner creates one, waiting for its sign-offs.
+http_put_json "$api/pipelines/firefox-99.0b1" "$token" fixtures/sample/pipeline.json
+say "sample data loaded: $api/runs, $api/ui/pipelines/firefox-99.0b1"

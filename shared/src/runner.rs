@@ -20,7 +20,7 @@ use url::Url;
 use crate::api_client::{ApiClient, ApiClientError};
 use crate::api_types::{NewRun, Run, RunFinish, RunOutcome, RunStatus, RunTrigger};
 use crate::http::{HttpError, UpstreamClient};
-use crate::taskcluster::{self, Credentials};
+use crate::taskcluster::{Credentials, Taskcluster, TaskclusterError};
 use std::future::Future;
 
 /// The environment variable naming the run a started bot reports to.
@@ -245,33 +245,20 @@ async fn trigger_hook(
     run_id: i64,
     request: &TriggerRequest,
 ) -> Result<String, RunnerError> {
+    let taskcluster = Taskcluster {
+        root_url: config.root_url.clone(),
+        credentials: Some(Credentials {
+            client_id: config.client_id.clone(),
+            access_token: config.access_token.clone(),
+        }),
+        http: http.clone(),
+    };
     let hook = format!("{}{}", config.hook_prefix, request.bot);
-    let url = config
-        .root_url
-        .join(&format!("api/hooks/v1/hooks/{}/{}/trigger", config.hook_group, hook))
-        .map_err(|error| RunnerError::Unexpected(format!("bad hook URL: {error}")))?;
     let payload = serde_json::json!({"run_id": run_id.to_string(), "parameters": request.parameters});
-    let body = serde_json::to_vec(&payload).map_err(|error| RunnerError::Unexpected(error.to_string()))?;
-    let authorization = hawk_header(config, &url)?;
-    let builder = http
-        .client()
-        .post(url)
-        .header(reqwest::header::AUTHORIZATION, authorization)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body);
-    let answer: Value = http.send_json(builder).await?;
-    answer
-        .get("status")
-        .and_then(|status| status.get("taskId"))
-        .or_else(|| answer.get("taskId"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| RunnerError::Unexpected(format!("no taskId in {answer}")))
-}
-
-fn hawk_header(config: &TaskclusterRunnerConfig, url: &Url) -> Result<String, RunnerError> {
-    let credentials = Credentials { client_id: config.client_id.clone(), access_token: config.access_token.clone() };
-    taskcluster::hawk_header("POST", url, &credentials).map_err(|error| RunnerError::Unexpected(error.to_string()))
+    taskcluster.trigger_hook(&config.hook_group, &hook, &payload).await.map_err(|error| match error {
+        TaskclusterError::Http(error) => RunnerError::Taskcluster(error),
+        other => RunnerError::Unexpected(other.to_string()),
+    })
 }
 
 /// Spawns the bot's command (`<bin_dir>/<bot>-bot run` by default) with the parameters in its

@@ -10,7 +10,7 @@ use shipit_shared::api_types::pipelines::{Pipeline, PipelinePage, PipelineState,
 
 use crate::problem;
 
-const MANAGE: &str = "project:shipit:pipelines/manage";
+pub(crate) const MANAGE: &str = "project:shipit:pipelines/manage";
 
 /// An API whose engine polls fast, so that tests take milliseconds per step.
 async fn spawn() -> TestApp {
@@ -35,7 +35,7 @@ fn beta(service: &MockStepService) -> Value {
     ]})
 }
 
-async fn pipeline(app: &TestApp, uid: &str) -> Pipeline {
+pub(crate) async fn pipeline(app: &TestApp, uid: &str) -> Pipeline {
     let (status, body) = app.get(&format!("/pipelines/{uid}"), None).await;
     assert_eq!(status, 200, "{body}");
     serde_json::from_value(body).unwrap()
@@ -55,7 +55,7 @@ async fn wait_for(app: &TestApp, uid: &str, state: PipelineState) -> Pipeline {
 }
 
 /// Waits (up to 15 s) until `condition` holds for the pipeline.
-async fn wait_until(app: &TestApp, uid: &str, condition: impl Fn(&Pipeline) -> bool) -> Pipeline {
+pub(crate) async fn wait_until(app: &TestApp, uid: &str, condition: impl Fn(&Pipeline) -> bool) -> Pipeline {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let current = pipeline(app, uid).await;
@@ -67,7 +67,7 @@ async fn wait_until(app: &TestApp, uid: &str, condition: impl Fn(&Pipeline) -> b
     }
 }
 
-fn states(pipeline: &Pipeline) -> Vec<StepState> {
+pub(crate) fn states(pipeline: &Pipeline) -> Vec<StepState> {
     pipeline.steps.iter().map(|step| step.state).collect()
 }
 

@@ -10,9 +10,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::persons::{Issuer, SigningKey, create_user, person_token};
-use crate::step_services::{
-    GROUP, MANAGE, PUBLISH_GROUP, group_completing_after, pipeline, publishing_hook, spawn_with, states, wait_until,
-};
+use crate::pipelines::{MANAGE, pipeline, states, wait_until};
+use crate::step_services::{GROUP, PUBLISH_GROUP, group_completing_after, publishing_hook, spawn_with};
 
 const UID: &str = "firefox-99.0b1";
 

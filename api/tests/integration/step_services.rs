@@ -14,9 +14,9 @@ use shipit_shared::api_types::pipelines::{Pipeline, PipelineState, ServiceStep, 
 use wiremock::matchers::{header_regex, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::pipelines::{MANAGE, pipeline, states, wait_until};
 use crate::problem;
 
-pub(crate) const MANAGE: &str = "project:shipit:pipelines/manage";
 /// The group of the recorded fixtures.
 pub(crate) const GROUP: &str = "BqoYe8UfRXGCH9DA_niFBA";
 /// The pending task of `somependingid`.
@@ -58,27 +58,6 @@ pub(crate) async fn spawn_with(
         })
         .spawn()
         .await
-}
-
-pub(crate) async fn pipeline(app: &TestApp, uid: &str) -> Pipeline {
-    app.get_json(&format!("/pipelines/{uid}")).await
-}
-
-/// Waits (up to 15 s) until `condition` holds for the pipeline.
-pub(crate) async fn wait_until(app: &TestApp, uid: &str, condition: impl Fn(&Pipeline) -> bool) -> Pipeline {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let current = pipeline(app, uid).await;
-        if condition(&current) {
-            return current;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "condition never met: {current:#?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-pub(crate) fn states(pipeline: &Pipeline) -> Vec<StepState> {
-    pipeline.steps.iter().map(|step| step.state).collect()
 }
 
 /// The group answers pending `polls` times, then completed.

@@ -97,6 +97,20 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
     assert_eq!(grafts.iter().filter(|success| !**success).count(), 1, "the esr140 conflict: {bugs}");
     let issues = get(&app, "/static-analysis/diffs/1/issues").await;
     assert_eq!(issues["issues"].as_array().unwrap().len(), 4, "{issues}");
+    // The release pipeline waits for its first sign-off, created by the engine.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let pipeline = get(&app, "/pipelines/firefox-99.0b1").await;
+        let states: Vec<&str> =
+            pipeline["steps"].as_array().unwrap().iter().map(|step| step["state"].as_str().unwrap()).collect();
+        if states == ["in_progress", "pending"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{pipeline}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let signoff = get(&app, "/steps/signoff/firefox-99.0b1.S").await;
+    assert_eq!(signoff["signoff"]["may_sign"], serde_json::json!(["releng", "relman"]), "{signoff}");
 
     tokio::task::block_in_place(|| load(&app, &token, work.path()));
 
