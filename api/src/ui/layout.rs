@@ -95,14 +95,19 @@ pub(super) fn when(time: DateTime<Utc>) -> Markup {
     html! { time datetime=(time.to_rfc3339()) title=(exact) { (ago(Utc::now() - time)) } }
 }
 
+/// How long ago, or in how long for a time to come (an expiry).
 fn ago(elapsed: chrono::Duration) -> String {
     let seconds = elapsed.num_seconds();
+    let span = |seconds: i64| match seconds {
+        0..60 => format!("{seconds} s"),
+        60..3600 => format!("{} min", seconds / 60),
+        3600..86_400 => format!("{} h", seconds / 3600),
+        _ => format!("{} days", seconds / 86_400),
+    };
     match seconds {
-        i64::MIN..0 => "just now".to_owned(),
-        0..60 => format!("{seconds} s ago"),
-        60..3600 => format!("{} min ago", seconds / 60),
-        3600..86_400 => format!("{} h ago", seconds / 3600),
-        _ => format!("{} days ago", seconds / 86_400),
+        -1..=0 => "just now".to_owned(),
+        i64::MIN..-1 => format!("in {}", span(seconds.saturating_neg())),
+        _ => format!("{} ago", span(seconds)),
     }
 }
 
@@ -168,6 +173,15 @@ pub(super) fn json(value: &serde_json::Value) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_times_and_times_to_come_read_plainly() {
+        assert_eq!(ago(chrono::Duration::seconds(30)), "30 s ago");
+        assert_eq!(ago(chrono::Duration::minutes(5)), "5 min ago");
+        assert_eq!(ago(chrono::Duration::zero()), "just now");
+        assert_eq!(ago(chrono::Duration::hours(-72)), "in 3 days");
+        assert_eq!(ago(chrono::Duration::minutes(-90)), "in 1 h");
+    }
 
     #[test]
     fn links_encode_their_values_and_skip_empty_ones() {

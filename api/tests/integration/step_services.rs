@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use shipit_api::bots::BotDefinition;
 use shipit_api::config::TaskclusterSettings;
 use shipit_api::testing::TestApp;
-use shipit_shared::api_types::pipelines::{Pipeline, PipelineState, ServiceStep, StepServiceState, StepState};
+use shipit_shared::api_types::pipelines::{PipelineState, ServiceStep, StepServiceState, StepState};
 use wiremock::matchers::{header_regex, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -371,10 +371,13 @@ async fn the_step_api_creates_idempotently_refuses_conflicts_and_bad_parameters_
     assert_eq!(status, 404);
 }
 
+/// A mail received: its recipients and its text.
+type Mail = (Vec<String>, String);
+
 /// A real SMTP server (mailin) on a free port, keeping what it receives.
 #[derive(Clone, Default)]
-pub(crate) struct Mailbox {
-    mails: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+struct Mailbox {
+    mails: Arc<Mutex<Vec<Mail>>>,
     current: Arc<Mutex<(Vec<String>, Vec<u8>)>>,
 }
 
@@ -407,7 +410,7 @@ impl Mailbox {
         format!("smtp://{address}")
     }
 
-    fn mails(&self) -> Vec<(Vec<String>, String)> {
+    fn mails(&self) -> Vec<Mail> {
         self.mails.lock().unwrap().clone()
     }
 }

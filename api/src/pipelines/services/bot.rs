@@ -74,7 +74,7 @@ pub async fn start(state: &AppState, row: ServiceStepRow) -> Result<ServiceStepR
 /// Ends the step when its run has ended.
 pub async fn refresh(state: &AppState, row: ServiceStepRow) -> Result<ServiceStepRow, StepError> {
     let Some(run_id) = row.run_id else {
-        if !row.triggered_at.is_some_and(|at| Utc::now() - at > LOST_START) {
+        if row.triggered_at.is_none_or(|at| Utc::now() - at <= LOST_START) {
             return Ok(row);
         }
         let message = "the run was being started when the API stopped: look for it in /runs before retrying this step";

@@ -246,7 +246,7 @@ pub async fn withdraw(state: &AppState, uid: &str, signer: &Signer<'_>) -> Resul
 
 /// Fails the step if it expired unsigned.
 pub async fn refresh(state: &AppState, row: ServiceStepRow) -> Result<ServiceStepRow, StepError> {
-    if !row.expires_at.is_some_and(|expiry| expiry <= Utc::now()) {
+    if row.expires_at.is_none_or(|expiry| expiry > Utc::now()) {
         return Ok(row);
     }
     let parameters: SignoffParameters = typed(&object(&row.parameters))?;
