@@ -137,6 +137,40 @@ async fn the_beta_pipeline_completes_once_a_relman_and_a_releng_signed_after_eve
     );
 }
 
+#[tokio::test]
+async fn when_the_build_group_fails_the_sign_off_and_publishing_wait_blocked_until_a_retry() {
+    let taskcluster = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(crate::step_services::group_list(GROUP)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(crate::step_services::recorded("someexceptionid")))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&taskcluster)
+        .await;
+    group_completing_after(&taskcluster, GROUP, 0).await;
+    publishing_hook(&taskcluster, 1).await;
+    group_completing_after(&taskcluster, PUBLISH_GROUP, 0).await;
+    let app = spawn_with(&taskcluster, |_| {}).await;
+    let relman = create_user(&app, "relman@example.com", &["relman"]).await;
+    let releng = create_user(&app, "releng@example.com", &["releng"]).await;
+    let runner = app.token(&[MANAGE]).await;
+
+    app.put(&format!("/pipelines/{UID}"), Some(&runner), &beta()).await;
+    let failed = wait_until(&app, UID, |pipeline| pipeline.state == PipelineState::Failed).await;
+    assert_eq!(states(&failed), [StepState::Failure, StepState::Blocked, StepState::Blocked]);
+    assert_eq!(app.get(&format!("/steps/signoff/{UID}.S"), None).await.0, 404, "S was created");
+
+    let (status, body) = app.post(&format!("/pipelines/{UID}/steps/B/retry"), Some(&runner), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(&app, UID, |pipeline| pipeline.steps[1].state == StepState::InProgress).await;
+    let relman = person_token(&app, "relman@example.com", &relman).await;
+    let releng = person_token(&app, "releng@example.com", &releng).await;
+    assert_eq!(sign(&app, &relman, "relman").await.0, 200);
+    assert_eq!(sign(&app, &releng, "releng").await.0, 200);
+    let done = wait_until(&app, UID, |pipeline| pipeline.state == PipelineState::Completed).await;
+    assert_eq!((done.steps[0].attempts, done.steps[1].attempts, done.steps[2].attempts), (2, 1, 1));
+}
+
 /// What the webhook received, once it holds `count` posts (or after 10 s).
 async fn posted(hooks: &MockServer, count: usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
