@@ -22,7 +22,7 @@ pub async fn serve(
         .then(|| tokio::spawn(crate::pipelines::engine::run(state.clone(), state.listen_config.clone())));
     // Whoever moves pipelines also tells people about their sign-offs.
     let notifications =
-        state.config.pipelines.engine.then(|| tokio::spawn(crate::pipelines::services::notify::run(state.clone())));
+        state.config.pipelines.engine.then(|| tokio::spawn(crate::pipelines::services::run(state.clone())));
     let served = axum::serve(listener, crate::router::router(state)).with_graceful_shutdown(shutdown).await;
     sweeper.abort();
     for task in [engine, notifications].into_iter().flatten() {

@@ -16,6 +16,7 @@ use shipit_shared::api_types::pipelines::{
     ServiceStep, SignoffParameters, StepKind, StepServiceState, StepStatus, TaskclusterParameters,
 };
 
+use crate::config::seconds;
 use crate::db::steps::{self as queries, ServiceStepRow};
 use crate::db::{self, DbError};
 use crate::pipelines::audit::{Chain, Event};
@@ -295,6 +296,27 @@ impl Audit {
 
     async fn append(&mut self, client: &impl GenericClient, event: Event) -> Result<(), DbError> {
         self.chain.append(client, event).await
+    }
+}
+
+/// Sends what is due and fails expired sign-offs, every `notifications.interval_secs`, forever.
+pub async fn run(state: AppState) {
+    let interval = seconds(state.config.notifications.interval_secs);
+    loop {
+        if let Err(error) = signoff::expire_due(&state).await {
+            tracing::warn!(%error, "cannot expire sign-off steps");
+        }
+        loop {
+            match notify::send_due(&state).await {
+                Ok(sent) if sent as i64 == notify::BATCH => continue,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot send notifications");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(interval).await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! Telling people about sign-off steps: when one starts (it waits for them), completes or ends
 //! otherwise (expired, cancelled). Notifications are written in the transaction of the change
 //! (an outbox), then sent by email (SMTP, lettre) and to a webhook (a JSON POST), each retried
-//! with backoff until delivered or given up; the same loop fails expired sign-offs.
+//! with backoff until delivered or given up.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -14,15 +14,14 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use shipit_shared::api_types::pipelines::{Signature, SignoffParameters};
 
-use super::{StepError, signoff};
-use crate::config::seconds;
+use super::StepError;
 use crate::db::steps::{self as queries, NotificationRow, ServiceStepRow};
 use crate::db::{self, DbError};
 use crate::pipelines::transitions::pipeline_step_of;
 use crate::state::AppState;
 
 /// Notifications sent in one go at most.
-const BATCH: i64 = 16;
+pub const BATCH: i64 = 16;
 
 /// How long a process holds the notifications it is sending.
 const LEASE_SECS: f64 = 120.0;
@@ -149,27 +148,6 @@ fn policy_lines(parameters: &SignoffParameters) -> String {
         })
         .collect();
     lines.join("\n")
-}
-
-/// Sends what is due and fails expired sign-offs, every `notifications.interval_secs`, forever.
-pub async fn run(state: AppState) {
-    let interval = seconds(state.config.notifications.interval_secs);
-    loop {
-        if let Err(error) = signoff::expire_due(&state).await {
-            tracing::warn!(%error, "cannot expire sign-off steps");
-        }
-        loop {
-            match send_due(&state).await {
-                Ok(sent) if sent as i64 == BATCH => continue,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot send notifications");
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(interval).await;
-    }
 }
 
 /// Sends one batch of due notifications; answers how many were tried.
