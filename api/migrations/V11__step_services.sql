@@ -14,7 +14,10 @@ CREATE TABLE service_steps (
     -- Taskcluster: the group followed (none until a hook's trigger answered).
     task_group_id text,
     -- Taskcluster: when the hook was triggered; a trigger never answered is never sent again.
+    -- Bot: when the run was being started.
     triggered_at timestamptz,
+    -- Taskcluster: when the group was last read (readers over HTTP read it at most every 5 s).
+    checked_at timestamptz,
     -- Bot: the run started for the step.
     run_id bigint REFERENCES runs (id),
     -- Sign-off: the step fails unless signed before this.

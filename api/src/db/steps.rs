@@ -11,8 +11,8 @@ use super::{DbError, parse};
 
 macro_rules! step_columns {
     () => {
-        "id, service, uid, parameters, state, message, task_group_id, triggered_at, run_id, expires_at, \
-         created_by, created_at, updated_at, finished_at"
+        "id, service, uid, parameters, state, message, task_group_id, triggered_at, checked_at, run_id, \
+         expires_at, created_by, created_at, updated_at, finished_at"
     };
 }
 
@@ -28,7 +28,7 @@ const LOCK_STEP: &str =
     concat!("SELECT ", step_columns!(), " FROM service_steps WHERE service = $1 AND uid = $2 FOR UPDATE");
 
 const UPDATE_STEP: &str = "UPDATE service_steps SET state = $3, message = $4, task_group_id = $5, triggered_at = $6, \
-         run_id = $7, finished_at = $8, updated_at = now() \
+         checked_at = $7, run_id = $8, finished_at = $9, updated_at = now() \
      WHERE service = $1 AND uid = $2";
 
 const SELECT_PAGE: &str = concat!(
@@ -92,6 +92,7 @@ pub struct ServiceStepRow {
     pub message: Option<String>,
     pub task_group_id: Option<String>,
     pub triggered_at: Option<DateTime<Utc>>,
+    pub checked_at: Option<DateTime<Utc>>,
     pub run_id: Option<i64>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_by: String,
@@ -110,6 +111,7 @@ fn to_step(row: &Row) -> Result<ServiceStepRow, DbError> {
         message: row.try_get("message")?,
         task_group_id: row.try_get("task_group_id")?,
         triggered_at: row.try_get("triggered_at")?,
+        checked_at: row.try_get("checked_at")?,
         run_id: row.try_get("run_id")?,
         expires_at: row.try_get("expires_at")?,
         created_by: row.try_get("created_by")?,
@@ -158,6 +160,7 @@ pub async fn update_step(client: &impl GenericClient, step: &ServiceStepRow) -> 
                 &step.message,
                 &step.task_group_id,
                 &step.triggered_at,
+                &step.checked_at,
                 &step.run_id,
                 &step.finished_at,
             ],

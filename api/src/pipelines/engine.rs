@@ -13,7 +13,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_postgres::AsyncMessage;
 
 use super::definition;
-use super::services::{self, StepError};
+use super::services::{self, Asker, StepError};
 use super::transitions::{self, Action, Created, Outcome, Pacing, Work, service_base, service_uid};
 use crate::config::PipelineSettings;
 use crate::db;
@@ -203,7 +203,7 @@ async fn perform_built_in(state: &AppState, kind: StepKind, action: &Action) -> 
     }
     let answer = match action.work {
         Work::Create => services::create(state, kind, &uid, &parameters, &actor).await.map(|_| Outcome::Created),
-        Work::Poll => services::status(state, kind, &uid).await.map(Outcome::Status),
+        Work::Poll => services::status(state, kind, &uid, Asker::Engine).await.map(Outcome::Status),
         Work::Cancel => services::cancel(state, kind, &uid, &actor).await.map(|_| Outcome::CancelDone),
     };
     answer.unwrap_or_else(|error| match error {

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, QueryParams};
 use crate::persons::Person;
 use crate::pipelines::services::signoff::{self, Signer};
-use crate::pipelines::services::{self, Created, StepError};
+use crate::pipelines::services::{self, Asker, Created, StepError};
 use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 50;
@@ -166,7 +166,8 @@ pub async fn get_step_definition(
     Ok(Json(services::get(&state, service(&name)?, &uid).await?.parameters))
 }
 
-/// The status of a step, brought up to date (a Taskcluster group is read, a run looked up).
+/// The status of a step, brought up to date (a Taskcluster group is read, at most every 5 s, a
+/// run looked up).
 #[utoipa::path(
     get, path = "/steps/{service}/{uid}/status", tag = "steps",
     params(("service" = String, Path, description = "`signoff`, `taskcluster` or `bot`"), ("uid" = String, Path, description = "Step uid")),
@@ -181,7 +182,7 @@ pub async fn get_step_status(
     _reader: Reader,
     Path((name, uid)): Path<(String, String)>,
 ) -> ApiResult<Json<StepStatus>> {
-    Ok(Json(services::status(&state, service(&name)?, &uid).await?))
+    Ok(Json(services::status(&state, service(&name)?, &uid, Asker::Reader).await?))
 }
 
 /// Sign a sign-off step for a group (one of the signer's, or the signer's own email), as a

@@ -481,3 +481,23 @@ async fn an_unsigned_sign_off_expires_failing_its_pipeline_and_people_are_told_b
     let expiry = audit["entries"].as_array().unwrap().iter().find(|entry| entry["actor"] == "expiry").unwrap();
     assert_eq!((&expiry["step"], &expiry["to_state"]), (&json!("S"), &json!("failure")));
 }
+
+#[tokio::test]
+async fn readers_over_http_make_the_api_read_a_task_group_at_most_every_few_seconds() {
+    let taskcluster = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(group_list(GROUP)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(recorded("somependingid")))
+        .expect(1)
+        .mount(&taskcluster)
+        .await;
+    let app = spawn_with(&taskcluster, |_| {}).await;
+    let token = app.token(&[MANAGE]).await;
+    let (status, body) = app.put("/steps/taskcluster/watched", Some(&token), &json!({"task_group_id": GROUP})).await;
+    assert_eq!(status, 201, "{body}");
+    for _ in 0..5 {
+        let (status, body) = app.get("/steps/taskcluster/watched/status", None).await;
+        assert_eq!((status, &body["state"]), (200, &json!("in_progress")), "{body}");
+        assert_eq!(body["message"], "2 of 3 tasks completed");
+    }
+}

@@ -179,11 +179,20 @@ fn object(value: &Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }
 
+/// Whether a status is read for the engine, which paces its polls, or for anyone over HTTP,
+/// who may not make the API read Taskcluster more than every [`taskcluster::READ_AGAIN_AFTER`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asker {
+    Engine,
+    Reader,
+}
+
 /// The step's status, brought up to date: a Taskcluster group is read, a run looked up, an
 /// expired sign-off failed.
-pub async fn status(state: &AppState, service: StepKind, uid: &str) -> Result<StepStatus, StepError> {
+pub async fn status(state: &AppState, service: StepKind, uid: &str, asker: Asker) -> Result<StepStatus, StepError> {
     let row = get(state, service, uid).await?;
-    let row = if row.state != StepServiceState::InProgress {
+    let read_lately = row.checked_at.is_some_and(|at| Utc::now() - at < taskcluster::READ_AGAIN_AFTER);
+    let row = if row.state != StepServiceState::InProgress || (asker == Asker::Reader && read_lately) {
         row
     } else {
         match service {

@@ -11,6 +11,9 @@ use super::{StepError, finish, not_found, taskcluster_parameters};
 use crate::db::steps::{self as queries, ServiceStepRow};
 use crate::state::AppState;
 
+/// Readers over HTTP get the group's state as read this recently rather than read again.
+pub const READ_AGAIN_AFTER: chrono::Duration = chrono::Duration::seconds(5);
+
 /// A trigger older than this without an answer was lost (the API stopped while sending it).
 const LOST_TRIGGER: chrono::Duration = chrono::Duration::minutes(2);
 
@@ -141,11 +144,10 @@ pub async fn refresh(state: &AppState, row: ServiceStepRow) -> Result<ServiceSte
     let (outcome, message) = group_state(&tasks);
     if outcome == StepServiceState::InProgress {
         let mut row = row;
-        if row.message.as_deref() != Some(message.as_str()) {
-            row.message = Some(message);
-            let client = state.pool.get().await?;
-            queries::update_step(&client, &row).await?;
-        }
+        row.message = Some(message);
+        row.checked_at = Some(Utc::now());
+        let client = state.pool.get().await?;
+        queries::update_step(&client, &row).await?;
         return Ok(row);
     }
     let ended = finish(state, StepKind::Taskcluster, &row.uid, outcome, message, "taskcluster").await?;
