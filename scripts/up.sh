@@ -48,7 +48,7 @@ if [ "$sample" != 0 ]; then
     token=$("$bin/shipit-api" token create --name sample-data --scope 'project:shipit:*' --expires 1h | tail -n 1)
     bash scripts/sample.sh "$local_url" "$token" "$bin"
 fi
-say "dashboard:  $local_url/ui/   (sign in with a token: shipit-api token create)"
+say "dashboard:  $local_url/ui/   (sign in with a token: shipit-api token create; to sign off: shipit-api user create)"
 say "the API:    $local_url/"
 say "runs:       $local_url/runs"
 say "coverage:   $local_url/coverage/latest?repository=mozilla-central"
