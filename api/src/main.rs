@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use shipit_api::app;
 use shipit_api::config::{ApiConfig, RunnerKind};
 use shipit_api::database::Database;
+use shipit_api::pipelines::audit;
 use shipit_api::run_store::DbRunStore;
 use shipit_api::scheduler;
 use shipit_api::state::AppState;
@@ -64,7 +65,14 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Check every hash chain of the audit log; fails naming each broken entry.
-    Verify,
+    Verify {
+        /// Heads printed earlier by `audit heads`: fails when a chain no longer holds one (entries
+        /// removed from its end, which the chain alone cannot show).
+        #[arg(long)]
+        heads: Option<PathBuf>,
+    },
+    /// Print each chain's head (`<entries> <hash> <pipeline uid>`), to keep outside the database.
+    Heads,
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,7 +150,10 @@ async fn main() -> anyhow::Result<()> {
             };
             with_database(&config, async |pool| user(command, password, pool).await).await
         }
-        Command::Audit(AuditCommand::Verify) => with_database(&config, async |pool| verify_audit(pool).await).await,
+        Command::Audit(AuditCommand::Verify { heads }) => {
+            with_database(&config, async |pool| verify_audit(pool, heads.as_deref()).await).await
+        }
+        Command::Audit(AuditCommand::Heads) => with_database(&config, async |pool| audit_heads(pool).await).await,
         Command::Db(DbCommand::Stop) => {
             let embedded = shipit_api::embedded_pg::EmbeddedPg::new(&config.pg_dir)?;
             Ok(tokio::task::spawn_blocking(move || embedded.stop()).await??)
@@ -295,16 +306,37 @@ async fn user(command: UserCommand, password: Option<String>, pool: &Pool) -> an
     Ok(())
 }
 
-async fn verify_audit(pool: &Pool) -> anyhow::Result<()> {
-    let verification = shipit_api::pipelines::audit::verify(pool).await.context("cannot read the audit log")?;
+async fn verify_audit(pool: &Pool, heads: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let recorded = match heads {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            audit::parse_heads(&text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?
+        }
+        None => Default::default(),
+    };
+    let verification = audit::verify(pool, &recorded).await.context("cannot read the audit log")?;
     let mut stdout = std::io::stdout().lock();
     for broken in &verification.broken {
         writeln!(stdout, "broken: pipeline {} entry {}: {}", broken.pipeline_uid, broken.id, broken.reason)?;
     }
-    if !verification.broken.is_empty() {
-        anyhow::bail!("{} of {} audit entries are broken", verification.broken.len(), verification.entries);
+    for (uid, why) in &verification.lost_heads {
+        writeln!(stdout, "broken: pipeline {uid}: {why}")?;
     }
-    writeln!(stdout, "audit log intact: {} entries", verification.entries)?;
+    if !verification.broken.is_empty() || !verification.lost_heads.is_empty() {
+        anyhow::bail!(
+            "{} of {} audit entries are broken, {} recorded heads are lost",
+            verification.broken.len(),
+            verification.entries,
+            verification.lost_heads.len()
+        );
+    }
+    writeln!(stdout, "audit log intact: {} entries, {} recorded heads hold", verification.entries, recorded.len())?;
+    Ok(())
+}
+
+async fn audit_heads(pool: &Pool) -> anyhow::Result<()> {
+    let verification = audit::verify(pool, &Default::default()).await.context("cannot read the audit log")?;
+    std::io::stdout().lock().write_all(audit::format_heads(&verification.heads).as_bytes())?;
     Ok(())
 }
 

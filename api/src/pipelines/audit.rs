@@ -1,6 +1,8 @@
 //! The tamper-evident audit log: every transition of a pipeline and its steps, with its time and
 //! cause, each entry holding the SHA-256 of the previous entry of its pipeline; `verify` walks
-//! every chain.
+//! every chain, and checks the chains' heads recorded elsewhere are still in them.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use deadpool_postgres::{GenericClient, Pool};
@@ -160,15 +162,29 @@ pub struct Broken {
     pub reason: &'static str,
 }
 
-/// What `verify` found: the entries checked and the broken ones.
+/// Where a chain stood: how many entries it held and the hash of the last one. Heads kept
+/// outside the database (`shipit-api audit heads`) reveal entries removed from a chain's end,
+/// which the chain alone cannot show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    pub entries: u64,
+    pub hash: Vec<u8>,
+}
+
+/// What `verify` found: the entries checked, the broken ones, the recorded heads no longer in
+/// their chain, and each chain's head now.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verification {
     pub entries: u64,
     pub broken: Vec<Broken>,
+    /// A pipeline uid and why its recorded head does not hold.
+    pub lost_heads: Vec<(String, String)>,
+    pub heads: BTreeMap<String, Head>,
 }
 
-/// Checks every chain of the log: each entry's hash, and that it holds its predecessor's.
-pub async fn verify(pool: &Pool) -> Result<Verification, DbError> {
+/// Checks every chain of the log: each entry's hash, that it holds its predecessor's, and that
+/// each head of `recorded` is still in its chain, at its place.
+pub async fn verify(pool: &Pool, recorded: &BTreeMap<String, Head>) -> Result<Verification, DbError> {
     const BATCH: i64 = 1_000;
     let mut verification = Verification::default();
     let (mut cursor_uid, mut cursor_id) = (String::new(), 0_i64);
@@ -186,15 +202,55 @@ pub async fn verify(pool: &Pool) -> Result<Verification, DbError> {
             } else if hash(record).as_slice() != record.hash {
                 verification.broken.push(broken(record, "its hash does not match its content"));
             }
+            let head = verification.heads.entry(record.pipeline_uid.clone()).or_default();
+            head.entries += 1;
+            head.hash.clone_from(&record.hash);
+            if let Some(anchor) = recorded.get(&record.pipeline_uid)
+                && anchor.entries == head.entries
+                && anchor.hash != record.hash
+            {
+                let why = format!("entry {} of the chain is not the one recorded", anchor.entries);
+                verification.lost_heads.push((record.pipeline_uid.clone(), why));
+            }
             previous = Some((record.pipeline_uid.clone(), record.hash.clone()));
         }
         match batch.last() {
             Some(last) if batch.len() as i64 == BATCH => {
                 (cursor_uid, cursor_id) = (last.pipeline_uid.clone(), last.id);
             }
-            _ => return Ok(verification),
+            _ => break,
         }
     }
+    for (uid, anchor) in recorded {
+        let now = verification.heads.get(uid).map_or(0, |head| head.entries);
+        if now < anchor.entries {
+            let why = format!("the chain holds {now} entries where {} were recorded", anchor.entries);
+            verification.lost_heads.push((uid.clone(), why));
+        }
+    }
+    Ok(verification)
+}
+
+/// The heads as `shipit-api audit heads` prints them: a line a chain, `<entries> <hash> <uid>`.
+pub fn format_heads(heads: &BTreeMap<String, Head>) -> String {
+    heads.iter().map(|(uid, head)| format!("{} {} {uid}\n", head.entries, hex::encode(&head.hash))).collect()
+}
+
+/// Reads heads printed by [`format_heads`]; the number of the first bad line otherwise.
+pub fn parse_heads(text: &str) -> Result<BTreeMap<String, Head>, String> {
+    let mut heads = BTreeMap::new();
+    for (number, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
+        let bad = || format!("line {}: expected `<entries> <hash> <pipeline uid>`", number + 1);
+        let mut fields = line.split_whitespace();
+        let (Some(entries), Some(hash), Some(uid), None) = (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad());
+        };
+        let entries: u64 = entries.parse().map_err(|_| bad())?;
+        let hash = hex::decode(hash).ok().filter(|hash| hash.len() == 32).ok_or_else(bad)?;
+        heads.insert(uid.to_owned(), Head { entries, hash });
+    }
+    Ok(heads)
 }
 
 fn broken(record: &AuditRecord, reason: &'static str) -> Broken {
@@ -233,5 +289,17 @@ mod tests {
             reference
         );
         assert_eq!(hash(&AuditRecord { id: 99, ..record }), reference);
+    }
+
+    #[test]
+    fn heads_read_back_as_printed_and_bad_lines_are_named() {
+        let heads = BTreeMap::from([
+            ("firefox-99.0b1".to_owned(), Head { entries: 12, hash: vec![7; 32] }),
+            ("standalone".to_owned(), Head { entries: 1, hash: vec![0xab; 32] }),
+        ]);
+        assert_eq!(parse_heads(&format_heads(&heads)).unwrap(), heads);
+        assert_eq!(parse_heads("3 abcd p\n").unwrap_err(), "line 1: expected `<entries> <hash> <pipeline uid>`");
+        assert!(parse_heads(&format!("\nx {} p\n", "00".repeat(32))).unwrap_err().starts_with("line 2:"));
+        assert!(parse_heads(&format!("1 {} p extra\n", "00".repeat(32))).is_err());
     }
 }

@@ -352,17 +352,39 @@ async fn audit_verify_accepts_the_log_and_names_an_edited_entry() {
     app.put("/pipelines/p", Some(&token), &beta(&service)).await;
     wait_for(&app, "p", PipelineState::Completed).await;
 
-    let verify = || {
+    let audit = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_shipit-api"))
-            .args(["--database-url", &app.database().url(), "audit", "verify"])
+            .args(["--database-url", &app.database().url(), "audit"])
+            .args(args)
             .env_remove("SHIPIT_CONFIG")
             .output()
             .unwrap()
     };
+    let verify = || audit(&["verify"]);
     let intact = verify();
     let stdout = String::from_utf8_lossy(&intact.stdout);
     assert!(intact.status.success(), "{stdout} {}", String::from_utf8_lossy(&intact.stderr));
     assert!(stdout.contains("audit log intact"), "{stdout}");
+    // The heads, kept outside the database, hold while the log is intact.
+    let heads = audit(&["heads"]);
+    let heads_text = String::from_utf8(heads.stdout).unwrap();
+    let last_hash: Vec<u8> = app
+        .state
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT hash FROM pipeline_audit ORDER BY id DESC LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let entries: i64 =
+        app.state.pool.get().await.unwrap().query_one("SELECT count(*) FROM pipeline_audit", &[]).await.unwrap().get(0);
+    assert_eq!(heads_text, format!("{entries} {} p\n", hex::encode(&last_hash)));
+    let heads_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(heads_file.path(), &heads_text).unwrap();
+    let heads_path = heads_file.path().to_str().unwrap();
+    assert!(audit(&["verify", "--heads", heads_path]).status.success());
 
     let (client, connection) = app.database_config().connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
@@ -384,6 +406,23 @@ async fn audit_verify_accepts_the_log_and_names_an_edited_entry() {
     let stdout = String::from_utf8_lossy(&broken.stdout);
     assert!(!broken.status.success(), "{stdout}");
     assert!(stdout.contains(&format!("pipeline p entry {edited}: its hash does not match")), "{stdout}");
+
+    // Removing the newest entries leaves a chain that verifies alone; the recorded head does not.
+    client
+        .batch_execute(&format!(
+            "UPDATE pipeline_audit SET actor = NULL WHERE id = {edited}; \
+             DELETE FROM pipeline_audit WHERE id = (SELECT max(id) FROM pipeline_audit)"
+        ))
+        .await
+        .unwrap();
+    assert!(verify().status.success(), "the chain alone shows nothing");
+    let lost = audit(&["verify", "--heads", heads_path]);
+    let stdout = String::from_utf8_lossy(&lost.stdout);
+    assert!(!lost.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("pipeline p: the chain holds {} entries where {entries} were recorded", entries - 1)),
+        "{stdout}"
+    );
 }
 
 /// `shipit-api serve` on `database`, its engine fast, its step leases short.
