@@ -1,7 +1,7 @@
 //! The security suite: the real `shipit-api serve` on its own database, probed on every route
 //! and parameter of its own `/openapi.json` (so a new route is probed without anyone adding it):
 //! writes without a token, with a token lacking the scope, revoked or expired; routes for people
-//! without a credential and with bot tokens; NUL characters,
+//! without a credential and with bot tokens (their bodies probed with a person's token); NUL characters,
 //! overlong strings, huge and negative numbers, SQL metacharacters and `../` in every path and
 //! query parameter; deeply nested JSON, bodies over the limit and gzip bombs on every body. No
 //! answer may be a 500, every error is problem+json, and the server still answers its heartbeat
@@ -84,6 +84,39 @@ fn token(store: &Store, dir: &Path, name: &str, scope: &str, expires: Option<&st
         args.extend(["--expires", expires]);
     }
     shipit_api(store, dir, &args).trim().to_owned()
+}
+
+/// A local user made with `user create`, signed in: their person token.
+async fn person_token(store: &Store, dir: &Path, client: &reqwest::Client, base: &str) -> String {
+    let password = "security suite password";
+    let mut command = Command::new(binary("shipit-api"));
+    command.args(["user", "create", "--email", "security@example.com", "--group", "relman"]);
+    store.apply(&mut command, dir);
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "user create: {}", String::from_utf8_lossy(&output.stderr));
+    let uri = String::from_utf8(output.stdout).unwrap();
+    let secret = uri.split("secret=").nth(1).and_then(|rest| rest.split('&').next()).unwrap().to_owned();
+    // A code with at least 3 seconds of its step left, so that the server checks it in that step.
+    let step = loop {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        if now % 30 < 27 {
+            break shipit_api::persons::totp::step_of(now);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    let code = shipit_api::persons::totp::code_at(&secret, step).unwrap();
+    let session: Value = client
+        .post(format!("{base}/auth/sessions"))
+        .json(&json!({"email": "security@example.com", "password": password, "totp": code}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["token"].as_str().unwrap_or_else(|| panic!("no person token: {session}")).to_owned()
 }
 
 /// The server, stopped with SIGTERM when dropped.
@@ -299,6 +332,7 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
     let document: Value =
         client.get(format!("{}/openapi.json", server.base)).send().await.unwrap().json().await.unwrap();
     let operations = operations(&document);
+    let person = person_token(&store, dir.path(), &client, &server.base).await;
     assert!(operations.len() >= 30, "the OpenAPI document lists {} operations", operations.len());
     let mut prober = Prober { failures: Vec::new(), requests: 0 };
 
@@ -353,7 +387,8 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
         if !operation.has_body {
             continue;
         }
-        // Bodies: hostile JSON, too large, gzip bombs.
+        // Bodies: hostile JSON, too large, gzip bombs, with the credential the route takes.
+        let credential = if operation.person { person.as_str() } else { all.as_str() };
         let hostile_bodies = [
             nested(100_000),
             json!({"bot": "\u{0}", "trigger": "manual", "parameters": {"SHIPIT_RUN_ID": "1", "a": "\u{0}"}})
@@ -367,7 +402,7 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
         for body in hostile_bodies {
             let built = client
                 .request(operation.method.clone(), url.clone())
-                .bearer_auth(&all)
+                .bearer_auth(credential)
                 .header("content-type", "application/json")
                 .body(body.clone());
             let status = &[400, 404, 409, 413, 422, 502, 503][..];
@@ -377,7 +412,7 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
         let large = format!("{{\"a\": \"{}\"}}", "x".repeat(limit + 1024));
         let built = client
             .request(operation.method.clone(), url.clone())
-            .bearer_auth(&all)
+            .bearer_auth(credential)
             .header("content-type", "application/json")
             .body(large);
         // The coverage upload is parsed as it comes: the overlong string is refused first.
@@ -389,7 +424,7 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
         {
             let built = client
                 .request(operation.method.clone(), url.clone())
-                .bearer_auth(&all)
+                .bearer_auth(credential)
                 .header("content-type", "application/json")
                 .header("content-encoding", "gzip")
                 .body(gzip(&bomb));
