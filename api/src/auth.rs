@@ -81,7 +81,8 @@ pub mod scopes {
     }
 }
 
-const TOKEN_PREFIX: &str = "shipit_";
+/// The start of every API (bot) token.
+pub const TOKEN_PREFIX: &str = "shipit_";
 
 /// Whether holding `held` grants `required`.
 pub fn scope_grants(held: &str, required: &str) -> bool {
@@ -172,9 +173,15 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The token of an `Authorization` value: the scheme is case-insensitive (RFC 9110).
 fn bearer_token(value: &str) -> Option<&str> {
+    bearer(value).filter(|token| token.starts_with(TOKEN_PREFIX))
+}
+
+/// The credential of an `Authorization: Bearer …` value, whatever its kind (the scheme is
+/// case-insensitive, RFC 9110).
+pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim_start().split_once(' ')?;
     let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && token.starts_with(TOKEN_PREFIX)).then_some(token)
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The caller, holding every scope `S` requires. It is checked from the headers alone, before
@@ -214,6 +221,17 @@ impl FromRequestParts<AppState> for Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bearer_credential_is_read_whatever_its_kind() {
+        assert_eq!(bearer("Bearer shipitp_abc"), Some("shipitp_abc"));
+        assert_eq!(bearer("bearer  eyJ.a.b "), Some("eyJ.a.b"));
+        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
+        assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("shipitp_abc"), None);
+        assert_eq!(bearer_token("Bearer shipitp_abc"), None);
+        assert_eq!(bearer_token("Bearer shipit_abc"), Some("shipit_abc"));
+    }
 
     #[test]
     fn exact_scopes_grant_only_themselves() {

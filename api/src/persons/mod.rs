@@ -20,9 +20,6 @@ pub const LOCAL: &str = "local";
 /// [`Person::credential`] of an OIDC ID token.
 pub const OIDC: &str = "oidc";
 
-/// The start of bot tokens (`auth`'s), refused here.
-const BOT_TOKEN_PREFIX: &str = "shipit_";
-
 /// A person, authenticated by a person token (local user, password + TOTP) or an OIDC ID token.
 /// Extracting it reads the headers only: no `Authorization` or an invalid credential is 401, a
 /// bot's API token 403.
@@ -44,7 +41,7 @@ impl FromRequestParts<AppState> for Person {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("a person's bearer token is required"))?;
-        let token = value.to_str().ok().and_then(bearer).ok_or_else(|| {
+        let token = value.to_str().ok().and_then(auth::bearer).ok_or_else(|| {
             ApiError::unauthorized("the Authorization header must be `Bearer <person token or ID token>`")
         })?;
         if token.starts_with(local::PERSON_TOKEN_PREFIX) {
@@ -53,7 +50,7 @@ impl FromRequestParts<AppState> for Person {
                 .ok_or_else(|| ApiError::unauthorized("unknown or expired person token: sign in again"))?;
             return Ok(Self { email: user.email, groups: user.groups, second_factor: true, credential: LOCAL });
         }
-        if token.starts_with(BOT_TOKEN_PREFIX) {
+        if token.starts_with(auth::TOKEN_PREFIX) {
             return Err(ApiError::forbidden("API tokens belong to bots and cannot act for a person"));
         }
         let verifier = state.oidc.as_ref().ok_or_else(|| {
@@ -63,29 +60,13 @@ impl FromRequestParts<AppState> for Person {
     }
 }
 
-/// The credential of an `Authorization` value: the scheme is case-insensitive (RFC 9110).
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim_start().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_bearer_credential_is_read_whatever_its_kind() {
-        assert_eq!(bearer("Bearer shipitp_abc"), Some("shipitp_abc"));
-        assert_eq!(bearer("bearer  eyJ.a.b "), Some("eyJ.a.b"));
-        assert_eq!(bearer("Basic dXNlcjpwYXNz"), None);
-        assert_eq!(bearer("Bearer "), None);
-        assert_eq!(bearer("shipitp_abc"), None);
-    }
-
-    #[test]
     fn bot_and_person_prefixes_never_overlap() {
-        assert!(!local::PERSON_TOKEN_PREFIX.starts_with(BOT_TOKEN_PREFIX));
-        assert!(!BOT_TOKEN_PREFIX.starts_with(local::PERSON_TOKEN_PREFIX));
+        assert!(!local::PERSON_TOKEN_PREFIX.starts_with(auth::TOKEN_PREFIX));
+        assert!(!auth::TOKEN_PREFIX.starts_with(local::PERSON_TOKEN_PREFIX));
     }
 }

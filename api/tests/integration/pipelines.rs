@@ -12,18 +12,18 @@ use crate::problem;
 
 pub(crate) const MANAGE: &str = "project:shipit:pipelines/manage";
 
-/// An API whose engine polls fast, so that tests take milliseconds per step.
+/// Makes the engine poll fast, so that tests take milliseconds per step.
+pub(crate) fn fast_engine(config: &mut shipit_api::config::ApiConfig) {
+    config.pipelines.poll_initial_secs = 0.02;
+    config.pipelines.poll_max_secs = 0.1;
+    config.pipelines.retry_initial_secs = 0.02;
+    config.pipelines.retry_max_secs = 0.1;
+    config.pipelines.interval_secs = 0.5;
+}
+
+/// An API whose engine polls fast.
 async fn spawn() -> TestApp {
-    TestApp::builder()
-        .configure(|config| {
-            config.pipelines.poll_initial_secs = 0.02;
-            config.pipelines.poll_max_secs = 0.1;
-            config.pipelines.retry_initial_secs = 0.02;
-            config.pipelines.retry_max_secs = 0.1;
-            config.pipelines.interval_secs = 0.5;
-        })
-        .spawn()
-        .await
+    TestApp::builder().configure(fast_engine).spawn().await
 }
 
 /// B → S → P on the mock service.

@@ -11,7 +11,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::persons::{Issuer, SigningKey, create_user, person_token};
 use crate::pipelines::{MANAGE, pipeline, states, wait_until};
-use crate::step_services::{GROUP, PUBLISH_GROUP, group_completing_after, publishing_hook, spawn_with};
+use crate::step_services::{
+    GROUP, PUBLISH_GROUP, group_completing_after, group_ending_first_as, publishing_hook, spawn_with,
+};
 
 const UID: &str = "firefox-99.0b1";
 
@@ -140,13 +142,7 @@ async fn the_beta_pipeline_completes_once_a_relman_and_a_releng_signed_after_eve
 #[tokio::test]
 async fn when_the_build_group_fails_the_sign_off_and_publishing_wait_blocked_until_a_retry() {
     let taskcluster = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(crate::step_services::group_list(GROUP)))
-        .respond_with(ResponseTemplate::new(200).set_body_json(crate::step_services::recorded("someexceptionid")))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&taskcluster)
-        .await;
+    group_ending_first_as(&taskcluster, GROUP, "someexceptionid").await;
     group_completing_after(&taskcluster, GROUP, 0).await;
     publishing_hook(&taskcluster, 1).await;
     group_completing_after(&taskcluster, PUBLISH_GROUP, 0).await;

@@ -14,7 +14,7 @@ use shipit_shared::api_types::pipelines::{PipelineState, ServiceStep, StepServic
 use wiremock::matchers::{header_regex, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::pipelines::{MANAGE, pipeline, states, wait_until};
+use crate::pipelines::{MANAGE, fast_engine, pipeline, states, wait_until};
 use crate::problem;
 
 /// The group of the recorded fixtures.
@@ -24,12 +24,12 @@ pub(crate) const PENDING_TASK: &str = "-6_JVdU6SkWKbsvRqR449g";
 /// The task a triggered hook creates (and its group).
 pub(crate) const PUBLISH_GROUP: &str = "PUBLISHtaskGroupId0001";
 
-pub(crate) fn recorded(name: &str) -> Value {
+fn recorded(name: &str) -> Value {
     let path = format!("{}/../fixtures/taskcluster-step/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-pub(crate) fn group_list(group: &str) -> String {
+fn group_list(group: &str) -> String {
     format!("/api/queue/v1/task-group/{group}/list")
 }
 
@@ -41,11 +41,7 @@ pub(crate) async fn spawn_with(
     let root_url = url::Url::parse(&format!("{}/", taskcluster.uri())).unwrap();
     TestApp::builder()
         .configure(|config| {
-            config.pipelines.poll_initial_secs = 0.02;
-            config.pipelines.poll_max_secs = 0.1;
-            config.pipelines.retry_initial_secs = 0.02;
-            config.pipelines.retry_max_secs = 0.1;
-            config.pipelines.interval_secs = 0.5;
+            fast_engine(config);
             config.notifications.interval_secs = 0.05;
             config.taskcluster = Some(TaskclusterSettings {
                 root_url,
@@ -74,6 +70,17 @@ pub(crate) async fn group_completing_after(server: &MockServer, group: &str, pol
     Mock::given(method("GET"))
         .and(path(group_list(group)))
         .respond_with(ResponseTemplate::new(200).set_body_json(recorded("allcompletedid")))
+        .mount(server)
+        .await;
+}
+
+/// The group's first answer is the recorded group `fixture` (mount the later answers after it).
+pub(crate) async fn group_ending_first_as(server: &MockServer, group: &str, fixture: &str) {
+    Mock::given(method("GET"))
+        .and(path(group_list(group)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(recorded(fixture)))
+        .up_to_n_times(1)
+        .with_priority(1)
         .mount(server)
         .await;
 }
@@ -152,13 +159,7 @@ async fn a_tracked_group_completes_after_a_few_polls_then_the_hook_is_triggered_
 #[tokio::test]
 async fn a_failed_group_blocks_what_follows_and_a_retry_completes_the_pipeline() {
     let taskcluster = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(group_list(GROUP)))
-        .respond_with(ResponseTemplate::new(200).set_body_json(recorded("somefailedid")))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&taskcluster)
-        .await;
+    group_ending_first_as(&taskcluster, GROUP, "somefailedid").await;
     group_completing_after(&taskcluster, GROUP, 0).await;
     publishing_hook(&taskcluster, 1).await;
     group_completing_after(&taskcluster, PUBLISH_GROUP, 0).await;

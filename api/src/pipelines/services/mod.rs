@@ -89,27 +89,21 @@ pub async fn create(
     let json = Value::Object(parameters.clone());
     let mut client = state.pool.get().await?;
     let transaction = client.transaction().await?;
-    let (created, row) = match service {
-        StepKind::Signoff => {
-            let signoff: SignoffParameters = typed(parameters)?;
-            let expires_at = signoff
-                .expires_in
-                .as_deref()
-                .and_then(|text| humantime::parse_duration(text).ok())
-                .and_then(|duration| chrono::Duration::from_std(duration).ok())
-                .map(|duration| Utc::now() + duration);
-            match queries::insert_step(&transaction, service, uid, &json, expires_at, actor).await? {
-                Some(row) => {
-                    notify::queue(state, &transaction, &row, &signoff, notify::Occasion::Started, &[]).await?;
-                    (Created::New, row)
-                }
-                None => same_or_conflict(&transaction, service, uid, &json).await?,
+    let signoff: Option<SignoffParameters> = if service == StepKind::Signoff { Some(typed(parameters)?) } else { None };
+    let expires_at = signoff
+        .as_ref()
+        .and_then(|signoff| signoff.expires_in.as_deref())
+        .and_then(|text| humantime::parse_duration(text).ok())
+        .and_then(|duration| chrono::Duration::from_std(duration).ok())
+        .map(|duration| Utc::now() + duration);
+    let (created, row) = match queries::insert_step(&transaction, service, uid, &json, expires_at, actor).await? {
+        Some(row) => {
+            if let Some(signoff) = &signoff {
+                notify::queue(state, &transaction, &row, signoff, notify::Occasion::Started, &[]).await?;
             }
+            (Created::New, row)
         }
-        _ => match queries::insert_step(&transaction, service, uid, &json, None, actor).await? {
-            Some(row) => (Created::New, row),
-            None => same_or_conflict(&transaction, service, uid, &json).await?,
-        },
+        None => same_or_conflict(&transaction, service, uid, &json).await?,
     };
     transaction.commit().await?;
     if created == Created::New {
