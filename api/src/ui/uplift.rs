@@ -200,12 +200,37 @@ fn patches(analysis: &Value) -> Markup {
                         td { code { (short(name)) } " " (patch.get("summary").and_then(Value::as_str).unwrap_or("")) }
                         td { (patch.get("source").and_then(Value::as_str).unwrap_or("")) }
                         td { (patch.get("author").and_then(Value::as_str).unwrap_or("")) }
-                        td { (patch.get("reviewers").and_then(Value::as_array).map(|reviewers| reviewers.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()) }
+                        td { (reviewers(patch)) }
                         td class="number" { (count(patch, "files")) }
                         td { (metrics(patch)) }
                     }
                 }
             }
+        }
+        @let unmapped_reviewers = strings(analysis, "unmapped_reviewers");
+        @if !unmapped_reviewers.is_empty() {
+            p class="muted" { "Reviewers no Bugzilla user was found for: " (unmapped_reviewers.join(", ")) }
+        }
+        @let unmapped_landings = strings(analysis, "unmapped_landings");
+        @if !unmapped_landings.is_empty() {
+            p class="muted" { "Landings no commit was found for (their patches are missing): " (unmapped_landings.join(", ")) }
+        }
+    }
+}
+
+/// The strings of an array field, none when it is absent.
+fn strings<'a>(value: &'a Value, key: &str) -> Vec<&'a str> {
+    value.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
+}
+
+/// A patch's `r=` reviewers, each linked to its Bugzilla login when the bot mapped the nickname.
+fn reviewers(patch: &Value) -> Markup {
+    let mapped = patch.get("reviewer_users").and_then(Value::as_object);
+    let login = |name: &str| mapped.and_then(|mapped| mapped.get(name)).and_then(Value::as_str);
+    html! {
+        @for (index, name) in strings(patch, "reviewers").into_iter().enumerate() {
+            @if index > 0 { ", " }
+            @if let Some(login) = login(name) { a href={ "mailto:" (login) } title=(login) { (name) } } @else { (name) }
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::bugzilla::{BugData, Change, Flag, HistoryEntry, User};
 use crate::form::{self, UpliftForm};
 use crate::history::{History, HistorySettings, PatchMetrics};
 use crate::landing::{IgnoredLink, Landing, Landings};
+use crate::nickname::{self, Reviewers};
 use crate::release::ReleaseCalendar;
 
 /// The landings kept per channel, and the ignored links kept: the newest ones, those an uplift
@@ -102,6 +103,12 @@ pub struct Analysis {
     /// backouts cannot be matched; omitted when every landing is mapped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unmapped_landings: Vec<String>,
+    /// The `r=` nicknames of the patches that map to no Bugzilla user (see [`crate::nickname`]):
+    /// no user or several carry it, or Bugzilla's user search could not be used (it needs an
+    /// API key). Their reviewers are missing from `users`; groups (`r=#build`) are not listed.
+    /// Sorted; omitted when every nickname is mapped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmapped_reviewers: Vec<String>,
     /// Commit links of the comments that are not landings: links to other repositories (another
     /// project on GitHub, `try`, `comm-central`), oldest first, at most [`MAX_LANDINGS`] (the
     /// newest); omitted when there are none.
@@ -193,6 +200,9 @@ pub struct PatchAnalysis {
     pub author: String,
     /// The `r=` reviewers of the message, lower case.
     pub reviewers: Vec<String>,
+    /// The Bugzilla login of each reviewer whose nickname maps to a user; omitted when none does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reviewer_users: BTreeMap<String, String>,
     /// The commit time.
     pub time: DateTime<Utc>,
     /// The paths it touches.
@@ -219,13 +229,15 @@ impl Analysis {
 /// Analyses the bug from its Bugzilla data, the landings its comments cite (mapped to commits
 /// where possible, see [`crate::landing::Mapper`]) and the run's history.
 ///
-/// `calendar` gives the release dates of `release_delta` (an empty one gives none).
+/// `calendar` gives the release dates of `release_delta` (an empty one gives none), `reviewers`
+/// the users of the `r=` nicknames that map to one.
 pub fn analyze(
     data: &BugData,
     landings: &Landings,
     history: &History,
     settings: &HistorySettings,
     calendar: &ReleaseCalendar,
+    reviewers: &Reviewers,
 ) -> Analysis {
     let bug = &data.bug;
     let version_flags = |kind: &str| -> BTreeMap<String, String> {
@@ -261,6 +273,11 @@ pub fn analyze(
     }
 
     let patches = history.patches(bug.id);
+    let nicknames = patches.iter().flat_map(|patch| &patch.reviewers);
+    let unmapped_reviewers: BTreeSet<String> = nicknames
+        .filter(|nickname| nickname::is_nickname(nickname) && !reviewers.contains_key(*nickname))
+        .cloned()
+        .collect();
     Analysis {
         id: bug.id,
         url: data.url.clone(),
@@ -287,12 +304,13 @@ pub fn analyze(
             .iter()
             .filter(|attachment| attachment.flags.iter().any(|flag| flag.name == "review" && flag.status == "-"))
             .count(),
-        users: users(data, &requests, history),
+        users: users(data, &requests, history, reviewers),
         requests,
         forms,
         landings: landings_by_channel,
         landing_counts,
         unmapped_landings,
+        unmapped_reviewers: unmapped_reviewers.into_iter().collect(),
         ignored_links,
         ignored_link_count,
         absent: absent(data),
@@ -305,6 +323,11 @@ pub fn analyze(
                     summary: patch.summary.clone(),
                     author: patch.author_email.clone(),
                     reviewers: patch.reviewers.clone(),
+                    reviewer_users: patch
+                        .reviewers
+                        .iter()
+                        .filter_map(|nickname| Some((nickname.clone(), reviewers.get(nickname)?.name.clone())))
+                        .collect(),
                     time: patch.time,
                     files: patch.files.clone(),
                     metrics: patch.metrics.clone(),
@@ -523,9 +546,15 @@ fn flag_changes<'a>(entry: &'a HistoryEntry, attachment: Option<i64>) -> impl It
 
 /// The users with their roles: `creator`, `assignee`, `author` (creators of reviewed attachments
 /// and authors of the patches), `reviewer` (setters of review flags on others' attachments),
-/// `uplift_author` (requesters), `uplift_reviewer` (deciders). A user Bugzilla did not return
-/// (a commit author's address unknown to it) is left out.
-fn users(data: &BugData, requests: &BTreeMap<String, ChannelRequest>, history: &History) -> Vec<BugUser> {
+/// `uplift_author` (requesters), `uplift_reviewer` (deciders), and `reviewer` again for the users
+/// of the patches' `r=` nicknames. A user Bugzilla did not return (a commit author's address
+/// unknown to it) is left out.
+fn users(
+    data: &BugData,
+    requests: &BTreeMap<String, ChannelRequest>,
+    history: &History,
+    reviewers: &Reviewers,
+) -> Vec<BugUser> {
     let mut roles: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
     let mut add = |login: &str, role: &'static str| {
         roles.entry(login.to_lowercase()).or_default().insert(role);
@@ -545,13 +574,18 @@ fn users(data: &BugData, requests: &BTreeMap<String, ChannelRequest>, history: &
             }
         }
     }
-    history.patches(bug.id).iter().for_each(|patch| add(&patch.author_email, "author"));
+    let patches = history.patches(bug.id);
+    patches.iter().for_each(|patch| add(&patch.author_email, "author"));
+    let patch_reviewers: Vec<&User> =
+        patches.iter().flat_map(|patch| &patch.reviewers).filter_map(|nickname| reviewers.get(nickname)).collect();
+    patch_reviewers.iter().for_each(|user| add(&user.name, "reviewer"));
     for request in requests.values() {
         request.requester.iter().for_each(|login| add(login, "uplift_author"));
         request.reviewer.iter().for_each(|login| add(login, "uplift_reviewer"));
     }
 
-    let known: Vec<&User> = data.users.iter().chain(&bug.creator_detail).chain(&bug.assigned_to_detail).collect();
+    let known: Vec<&User> =
+        data.users.iter().chain(&bug.creator_detail).chain(&bug.assigned_to_detail).chain(patch_reviewers).collect();
     let mut users: BTreeMap<i64, BugUser> = BTreeMap::new();
     for (login, roles) in roles {
         let found = known.iter().find(|user| user.name.to_lowercase() == login || user.email().to_lowercase() == login);

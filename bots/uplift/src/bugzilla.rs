@@ -34,6 +34,10 @@ pub struct BugzillaSettings {
     /// Seconds before a Bugzilla request times out (it is then retried); the bot's
     /// `upstream.timeout_secs` when unset.
     pub timeout_seconds: Option<u64>,
+    /// Where the nicknames already looked up are kept between runs (by default
+    /// `shipit-uplift-nicknames.json` in the repository's git directory; see
+    /// [`crate::nickname`]).
+    pub nickname_directory: Option<std::path::PathBuf>,
     /// Comment on the bugs whose grafts newly fail, as `uplift-bot run --comment` does
     /// (`SHIPIT_BUGZILLA__WRITE_BACK=true`); off by default.
     pub write_back: bool,
@@ -45,6 +49,7 @@ impl Default for BugzillaSettings {
             url: Url::parse("https://bugzilla.mozilla.org").expect("a valid URL"),
             api_key: None,
             timeout_seconds: None,
+            nickname_directory: None,
             write_back: false,
         }
     }
@@ -60,9 +65,14 @@ impl BugzillaSettings {
 /// Identifies the bot to Bugzilla's operators (release-services#1286).
 const BOT_USER_AGENT: &str = concat!("uplift-bot/", env!("CARGO_PKG_VERSION"));
 
-/// The bug fields the analysis reads; `_custom` brings the `cf_status_*`/`cf_tracking_*` flags.
+/// The bug fields the analysis reads; `_custom` brings the `cf_status_*`/`cf_tracking_*` flags,
+/// `cc_detail` the users most reviewer nicknames are found among.
 const BUG_FIELDS: &str = "id,summary,status,resolution,product,component,keywords,flags,blocks,depends_on,\
-                          creator,creator_detail,assigned_to,assigned_to_detail,_custom";
+                          creator,creator_detail,assigned_to,assigned_to_detail,cc_detail,_custom";
+
+/// The most users one search returns: a nickname is carried by one user, so more would not
+/// tell whom it names anyway.
+const MATCHED_USERS: usize = 20;
 
 /// A Bugzilla REST client.
 #[derive(Clone, Debug)]
@@ -105,6 +115,10 @@ pub struct User {
     /// Only shown to logged-in callers; `name` holds the same address.
     #[serde(default)]
     pub email: Option<String>,
+    /// The nickname bugzilla.mozilla.org derives from the real name (`jdoe` for `Jane Doe
+    /// [:jdoe]`), when it sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
 }
 
 impl User {
@@ -140,6 +154,10 @@ pub struct Bug {
     pub creator_detail: Option<User>,
     #[serde(default)]
     pub assigned_to_detail: Option<User>,
+    /// The users following the bug; reviewers usually are (see [`crate::nickname`]). An entry
+    /// that is not a user is left out: the list only helps.
+    #[serde(default, deserialize_with = "readable_users")]
+    pub cc_detail: Vec<User>,
     /// Every other field, among them the custom `cf_*` fields.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -383,6 +401,15 @@ impl Bugzilla {
         Ok(users.users)
     }
 
+    /// The users whose login or real name holds `text` (`GET /rest/user?match=…`), at most
+    /// [`MATCHED_USERS`]. bugzilla.mozilla.org answers only callers with an API key.
+    pub async fn users_matching(&self, text: &str) -> Result<Vec<User>, Error> {
+        let limit = MATCHED_USERS.to_string();
+        let query = [("include_fields", "id,name,real_name,email,nick"), ("limit", &limit), ("match", text)];
+        let users: Users = self.get("rest/user", &query).await?;
+        Ok(users.users)
+    }
+
     /// The users with these logins, and the logins Bugzilla does not know. One unknown login
     /// fails the whole `GET /rest/user` (error 51), so then each login is asked on its own.
     pub async fn known_users(&self, names: &BTreeSet<String>) -> Result<(Vec<User>, Vec<String>), Error> {
@@ -462,6 +489,12 @@ fn read_each<T: DeserializeOwned>(items: Vec<Value>, what: &str, unreadable: &mu
 /// Bugzilla sends `null` for some empty fields.
 fn nullable<'de, D: Deserializer<'de>, T: Default + Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// The entries of a list of users that read as users.
+fn readable_users<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<User>, D::Error> {
+    let values: Vec<Value> = nullable(deserializer)?;
+    Ok(values.into_iter().filter_map(|value| serde_json::from_value(value).ok()).collect())
 }
 
 /// Bugzilla sends `0`/`1` for the booleans of attachments.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use git2::{Delta, Diff, Oid, Repository, Sort};
+use git2::{Oid, Repository, Sort};
 use rayon::prelude::*;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ pub struct HistorySettings {
     /// The "recent" window of churn and familiarity, in days before the patch (84: three
     /// four-week release cycles).
     pub recent_days: i64,
-    /// Patches measured per rayon task.
+    /// At most this many patches measured per rayon task (each one `git diff-tree` process).
     pub chunk_size: usize,
     /// Where the commit index of the main branch is kept between runs (by default
     /// `shipit-uplift-history` in the repository's git directory).
@@ -136,25 +136,52 @@ static HASH: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[0-9a-f]{12,40}\b
 static REVIEWERS: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?i)(?:^|[\s,;(])r=([^\s;()]+)").expect("a valid regex"));
 
+/// The commit index of the main branch, brought up to date: what [`History::from_index`] needs
+/// and the only part of the history that does not depend on the bugs, so that a run can build it
+/// while it fetches them.
+pub struct BranchIndex {
+    index: CommitIndex,
+    /// Commits read from the repository by the update.
+    walked: usize,
+    /// How long the update took.
+    took: std::time::Duration,
+}
+
+impl BranchIndex {
+    /// The [`CommitIndex`] of `branch` of the repository at `path`, read from the index file of
+    /// `settings` and brought up to date: only the commits since the tip it was saved at are read.
+    pub fn update(path: &Path, branch: &str, settings: &HistorySettings) -> Result<Self, Error> {
+        let started = std::time::Instant::now();
+        let repository = open(path)?;
+        let index_file = settings.index_file.clone().unwrap_or_else(|| repository.commondir().join(INDEX_FILE));
+        let (index, walked) = CommitIndex::update(&repository, path, branch, &index_file)?;
+        Ok(Self { index, walked, took: started.elapsed() })
+    }
+}
+
 impl History {
     /// Computes the patches of the bugs of `wanted` on `branch` of the repository at `path`, with
-    /// their metrics, from the [`CommitIndex`] of the branch (brought up to date first: only the
-    /// commits since the tip it was saved at are read). A bug's patches are the commits whose
-    /// summary names it, and the commits its landings cite (the bug's values: git ids, or
-    /// prefixes of 12 at least).
+    /// their metrics: [`BranchIndex::update`], then [`History::from_index`].
     pub fn build(
         path: &Path,
         branch: &str,
         settings: &HistorySettings,
         wanted: &BTreeMap<i64, Vec<String>>,
     ) -> Result<Self, Error> {
-        let started = std::time::Instant::now();
-        let repository = open(path)?;
-        let index_file = settings.index_file.clone().unwrap_or_else(|| repository.commondir().join(INDEX_FILE));
-        let (index, walked) = CommitIndex::update(&repository, path, branch, &index_file)?;
-        drop(repository);
-        let updated = started.elapsed();
+        Self::from_index(BranchIndex::update(path, branch, settings)?, path, settings, wanted)
+    }
 
+    /// Computes the patches of the bugs of `wanted` from the branch's index. A bug's patches are
+    /// the commits whose summary names it, and the commits its landings cite (the bug's values:
+    /// git ids, or prefixes of 12 at least).
+    pub fn from_index(
+        branch: BranchIndex,
+        path: &Path,
+        settings: &HistorySettings,
+        wanted: &BTreeMap<i64, Vec<String>>,
+    ) -> Result<Self, Error> {
+        let started = std::time::Instant::now();
+        let BranchIndex { index, walked, took: updated } = branch;
         let found = Found::search(&index, wanted);
         let mut patches = found.patches(path, &index, settings.chunk_size)?;
         let touchers = Touchers::build(&index, patches.iter().map(|(_, patch)| patch));
@@ -176,7 +203,7 @@ impl History {
             walked,
             bugs = by_bug.len(),
             update_ms = updated.as_millis() as u64,
-            duration_ms = started.elapsed().as_millis() as u64,
+            duration_ms = (updated + started.elapsed()).as_millis() as u64,
             "history indexed"
         );
         Ok(Self { commits, patches: by_bug, backouts: found.backouts, walked })
@@ -377,7 +404,7 @@ impl CommitIndex {
         let commits = &self.commits;
         let listed: Vec<Vec<Vec<Vec<u8>>>> = positions
             .par_chunks(size)
-            .map(|batch| diff_tree(path, batch.iter().map(|&at| commits[at].oid())))
+            .map(|batch| diff_tree(path, "--name-only", batch.iter().map(|&at| commits[at].oid())))
             .collect::<Result<_, Error>>()?;
         let mut numbers: HashMap<String, u32> =
             self.paths.iter().enumerate().map(|(number, path)| (path.clone(), number as u32)).collect();
@@ -398,15 +425,16 @@ impl CommitIndex {
     }
 }
 
-/// The paths each commit changed against its first parent (all of a root commit's), by
-/// `git diff-tree --stdin`: one list per commit, in order.
-fn diff_tree(path: &Path, commits: impl Iterator<Item = Oid>) -> Result<Vec<Vec<Vec<u8>>>, Error> {
+/// What each commit changed against its first parent (everything of a root commit), by
+/// `git diff-tree --stdin` with `listing` (`--name-only`: each path; `--numstat`: each
+/// `<added>\t<removed>\t<path>`): one list of records per commit, in order.
+fn diff_tree(path: &Path, listing: &str, commits: impl Iterator<Item = Oid>) -> Result<Vec<Vec<Vec<u8>>>, Error> {
     let failed = |source| Error::Io { context: format!("git diff-tree in {}", path.display()), source };
     let commits: Vec<String> = commits.map(|oid| oid.to_string()).collect();
     let mut child = std::process::Command::new("git")
         .arg("-C")
         .arg(path)
-        .args(["diff-tree", "--stdin", "-r", "-z", "--name-only", "--always", "--root", "--no-renames"])
+        .args(["diff-tree", "--stdin", "-r", "-z", listing, "--always", "--root", "--no-renames"])
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE")
         .stdin(std::process::Stdio::piped())
@@ -497,16 +525,23 @@ impl Found {
         Self { patch_positions, patch_bugs, backouts }
     }
 
-    /// The patches, with their diff metrics, computed on rayon; paired with their positions.
+    /// The patches, with their diff metrics, paired with their positions: the diffs by `git
+    /// diff-tree --numstat` processes in parallel (one per rayon task, as for the index's paths),
+    /// the rest of each commit read with libgit2.
     fn patches(&self, path: &Path, index: &CommitIndex, chunk_size: usize) -> Result<Vec<(usize, Patch)>, Error> {
+        let batches = rayon::current_num_threads() * DIFF_TREE_BATCHES_PER_WORKER;
+        let size = self.patch_positions.len().div_ceil(batches).clamp(1, chunk_size.max(1));
         let chunks: Vec<Vec<(usize, Patch)>> = self
             .patch_positions
-            .par_chunks(chunk_size.max(1))
+            .par_chunks(size)
             .map(|positions| {
+                let oids = positions.iter().map(|&position| index.commits[position].oid());
+                let diffs = diff_tree(path, "--numstat", oids)?;
                 let repository = open(path)?;
                 positions
                     .iter()
-                    .map(|&position| Ok((position, patch(&repository, index.commits[position].oid())?)))
+                    .zip(diffs)
+                    .map(|(&position, diff)| Ok((position, patch(&repository, index.commits[position].oid(), &diff)?)))
                     .collect()
             })
             .collect::<Result<_, Error>>()?;
@@ -514,28 +549,25 @@ impl Found {
     }
 }
 
-/// One patch's diff against its parent, with the size metrics.
-fn patch(repository: &Repository, oid: Oid) -> Result<Patch, Error> {
-    let failed = Error::git(format!("diff of {oid}"));
+/// One patch, with the size metrics of its diff against its parent (`git diff-tree --numstat`
+/// records: `<added>\t<removed>\t<path>`, `-` for the counts of a binary file).
+fn patch(repository: &Repository, oid: Oid, diff: &[Vec<u8>]) -> Result<Patch, Error> {
     let commit = repository.find_commit(oid).map_err(Error::git(format!("commit {oid}")))?;
-    let tree = commit.tree().map_err(Error::git(format!("tree of {oid}")))?;
-    let parent = match commit.parent(0) {
-        Ok(parent) => Some(parent.tree().map_err(Error::git(format!("parent tree of {oid}")))?),
-        Err(_) => None,
-    };
-    let diff = repository.diff_tree_to_tree(parent.as_ref(), Some(&tree), None).map_err(failed)?;
     let mut metrics = PatchMetrics::default();
     let mut files = BTreeSet::new();
     let mut languages = BTreeSet::new();
-    for (index, delta) in diff.deltas().enumerate() {
-        let paths = [delta.old_file().path(), delta.new_file().path()];
-        let path = match delta.status() {
-            Delta::Deleted => paths[0],
-            _ => paths[1],
+    for record in diff {
+        let mut fields = record.splitn(3, |&byte| byte == b'\t');
+        let (Some(added), Some(removed), Some(path)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(Error::Io {
+                context: format!("git diff-tree --numstat of {oid}"),
+                source: std::io::Error::other(format!("unexpected record {:?}", String::from_utf8_lossy(record))),
+            });
         };
-        let path = path.map(|path| path.to_string_lossy().into_owned()).unwrap_or_default();
-        files.extend(paths.into_iter().flatten().map(|path| path.to_string_lossy().into_owned()));
-        let (added, removed) = line_stats(&diff, index)?;
+        let count =
+            |field: &[u8]| std::str::from_utf8(field).ok().and_then(|text| text.parse::<usize>().ok()).unwrap_or(0);
+        let (added, removed) = (count(added), count(removed));
+        let path = String::from_utf8_lossy(path).into_owned();
         metrics.changes_add += added;
         metrics.changes_del += removed;
         if is_test(&path) {
@@ -544,6 +576,7 @@ fn patch(repository: &Repository, oid: Oid) -> Result<Patch, Error> {
             metrics.changes_size += added + removed;
         }
         languages.extend(language(&path));
+        files.insert(path);
     }
     metrics.languages = languages.into_iter().map(str::to_owned).collect();
     let message = String::from_utf8_lossy(commit.message_bytes());
@@ -558,18 +591,6 @@ fn patch(repository: &Repository, oid: Oid) -> Result<Patch, Error> {
         time: DateTime::from_timestamp(commit.time().seconds(), 0).unwrap_or_default(),
         files: files.into_iter().collect(),
         metrics,
-    })
-}
-
-fn line_stats(diff: &Diff<'_>, index: usize) -> Result<(usize, usize), Error> {
-    let patch = git2::Patch::from_diff(diff, index).map_err(Error::git("patch"))?;
-    // Binary files have no lines.
-    Ok(match patch {
-        Some(patch) => {
-            let (_, added, removed) = patch.line_stats().map_err(Error::git("line stats"))?;
-            (added, removed)
-        }
-        None => (0, 0),
     })
 }
 

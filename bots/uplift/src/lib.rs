@@ -10,6 +10,7 @@ pub mod form;
 pub mod graft;
 pub mod history;
 pub mod landing;
+pub mod nickname;
 pub mod release;
 pub mod report;
 pub mod run;

@@ -2,8 +2,9 @@
 //!
 //! 1. declare the configured channels (branch, version) to the API;
 //! 2. list the bugs with a pending `approval-mozilla-<channel>?` request, per channel;
-//! 3. fetch and analyse each of them (a bounded pool), and upload the analyses whose hash
-//!    changed; a bug that fails is reported and the others go on;
+//! 3. fetch and analyse each of them (a bounded pool; the `r=` nicknames of their patches mapped
+//!    to Bugzilla users, see [`crate::nickname`]), and upload the analyses whose hash changed; a
+//!    bug that fails is reported and the others go on;
 //! 4. graft each bug's patches onto each requested channel's branch, in memory and in parallel,
 //!    when the branch tip or the patch list changed since the stored graft;
 //! 5. remove from the API the bugs no longer pending;
@@ -11,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::Utc;
 use futures::StreamExt;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
@@ -20,12 +22,13 @@ use shipit_shared::api_types::uplift::{BugSummary, BugUpsert, ChannelUpdate, New
 use shipit_shared::http::UpstreamClient;
 
 use crate::analysis::{self, Analysis};
-use crate::bugzilla::{BugData, Bugzilla};
+use crate::bugzilla::{BugData, Bugzilla, User};
 use crate::config::{ChannelSettings, Settings};
 use crate::error::Error;
 use crate::graft::{self, GraftJob};
-use crate::history::History;
+use crate::history::{BranchIndex, History};
 use crate::landing::{self, Landings, Mapper, Repositories};
+use crate::nickname::{self, NicknameDirectory, Reviewers};
 use crate::release::ReleaseCalendar;
 use crate::report::{self, GraftFailure};
 
@@ -122,9 +125,18 @@ pub async fn run(context: &RunContext<'_>, options: &RunOptions) -> Result<RunSu
         context.api.uplift_bugs().await?.into_iter().map(|bug| (bug.bugzilla_id, bug)).collect();
     let mut summary = RunSummary::default();
 
+    // The branch's index needs no bug: it is brought up to date while the bugs are fetched.
+    let index = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || {
+            let repository = &settings.repository;
+            BranchIndex::update(&repository.path, &repository.main_branch, &settings.history)
+        })
+    };
     let fetched = fetch_bugs(context, &searched, &mut summary).await;
     let calendar = release_calendar(context).await;
-    let analysed = analyse_bugs(settings, fetched, calendar).await?;
+    let index = index.await.map_err(|error| Error::Panicked(format!("the history index: {error}")))??;
+    let analysed = analyse_bugs(context, index, fetched, calendar).await?;
     // Flags on attachments decide: a bug found by the search whose pending flags are all on
     // obsolete attachments, or on channels not configured, is not pending.
     let pending: Vec<Pending> = analysed.into_iter().filter(|bug| !bug.channels.is_empty()).collect();
@@ -279,27 +291,34 @@ async fn release_calendar(context: &RunContext<'_>) -> ReleaseCalendar {
     })
 }
 
-/// Walks the history once for all the bugs, then analyses each, on the blocking pool.
+/// Finds the bugs' patches in the branch's index, maps the nicknames of their patches' reviewers, then
+/// analyses each bug, on the blocking pool.
 async fn analyse_bugs(
-    settings: &Settings,
+    context: &RunContext<'_>,
+    index: BranchIndex,
     fetched: Vec<Fetched>,
     calendar: ReleaseCalendar,
 ) -> Result<Vec<Pending>, Error> {
-    let settings = settings.clone();
-    blocking("the analysis", move || {
+    let settings = context.settings.clone();
+    let (history, fetched) = blocking("the history", move || {
         let wanted: BTreeMap<i64, Vec<String>> = fetched
             .iter()
             .map(|Fetched { data, landings }| {
                 (data.bug.id, landings.landings.iter().filter_map(|landing| landing.commit.clone()).collect())
             })
             .collect();
-        let history =
-            History::build(&settings.repository.path, &settings.repository.main_branch, &settings.history, &wanted)?;
+        let history = History::from_index(index, &settings.repository.path, &settings.history, &wanted)?;
+        Ok::<_, Error>((history, fetched))
+    })
+    .await??;
+    let reviewers = map_reviewers(context, &history, &fetched).await;
+    let settings = context.settings.clone();
+    blocking("the analysis", move || {
         let configured: BTreeSet<&str> = settings.channels.iter().map(|channel| channel.name.as_str()).collect();
-        let analysed = fetched
+        fetched
             .into_par_iter()
             .map(|Fetched { data, landings }| {
-                let analysis = analysis::analyze(&data, &landings, &history, &settings.history, &calendar);
+                let analysis = analysis::analyze(&data, &landings, &history, &settings.history, &calendar, &reviewers);
                 let channels = analysis
                     .pending_channels()
                     .into_iter()
@@ -307,10 +326,39 @@ async fn analyse_bugs(
                     .collect();
                 Pending { bug_id: data.bug.id, channels, analysis, changed: true, data }
             })
-            .collect();
-        Ok(analysed)
+            .collect()
     })
-    .await?
+    .await
+}
+
+/// The users of the `r=` nicknames of the bugs' patches (see [`crate::nickname`]). The directory
+/// of nicknames is saved for the next run; a directory that cannot be saved costs only requests.
+async fn map_reviewers(context: &RunContext<'_>, history: &History, fetched: &[Fetched]) -> Reviewers {
+    let patches = fetched.iter().flat_map(|fetched| history.patches(fetched.data.bug.id));
+    let nicknames: BTreeSet<String> = patches.flat_map(|patch| patch.reviewers.iter().cloned()).collect();
+    let bugs = fetched.iter().map(|fetched| &fetched.data);
+    let known: Vec<User> = bugs
+        .flat_map(|data| {
+            let bug = &data.bug;
+            data.users.iter().chain(&bug.creator_detail).chain(&bug.assigned_to_detail).chain(&bug.cc_detail)
+        })
+        .cloned()
+        .collect();
+    let path = context.settings.bugzilla.nickname_directory.clone().or_else(|| {
+        let repository = git2::Repository::open(&context.settings.repository.path).ok()?;
+        Some(repository.commondir().join(nickname::DIRECTORY_FILE))
+    });
+    let Some(path) = path else {
+        return Reviewers::new();
+    };
+    let mut directory = NicknameDirectory::load(&path);
+    let now = Utc::now();
+    let reviewers = directory.resolve(context.bugzilla, &nicknames, &known, now).await;
+    if let Err(error) = directory.save(now) {
+        tracing::warn!(%error, "the nickname directory was not saved");
+    }
+    tracing::info!(nicknames = nicknames.len(), mapped = reviewers.len(), "reviewer nicknames mapped");
+    reviewers
 }
 
 /// Sends the bug's analysis unless the API holds the same one.

@@ -26,6 +26,7 @@ use shipit_uplift::bugzilla::{Bugzilla, BugzillaSettings};
 use shipit_uplift::form;
 use shipit_uplift::history::{self, History, HistorySettings};
 use shipit_uplift::landing::{self, Repositories};
+use shipit_uplift::nickname::Reviewers;
 use shipit_uplift::release::ReleaseCalendar;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -61,7 +62,14 @@ async fn analyze(id: i64) -> Analysis {
 async fn analyze_on(server: &MockServer, id: i64) -> Analysis {
     let data = client(server, Duration::from_secs(5)).bug_data(id).await.unwrap();
     let landings = landing::find(&data.comments, &Repositories::default());
-    analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default(), &ReleaseCalendar::default())
+    analysis::analyze(
+        &data,
+        &landings,
+        &History::default(),
+        &HistorySettings::default(),
+        &ReleaseCalendar::default(),
+        &Reviewers::default(),
+    )
 }
 
 fn roles(analysis: &Analysis, email: &str) -> Vec<String> {
@@ -477,6 +485,34 @@ impl TestRepo {
 }
 
 #[test]
+fn a_patch_counts_text_lines_only_and_lists_both_sides_of_a_move() {
+    let repo = TestRepo::new();
+    repo.commit(0, "a@example.com", "Import", &[("src/old.rs", "1\n2\n"), ("keep.txt", "k\n")]);
+    // A move is a deletion and an addition (no rename detection); a binary file has no lines; a
+    // tab in a name is kept.
+    let moved = repo.commit(
+        1,
+        "a@example.com",
+        "Bug 7 - Move and add a picture. r=bob",
+        &[
+            ("src/old.rs", ""),
+            ("src/new.rs", "1\n2\n3\n"),
+            ("img/logo.png", "\u{0}PNG\u{0}\u{1}\n"),
+            ("odd\tname.txt", "x\n"),
+        ],
+    );
+
+    let history = repo.build(&[7]);
+
+    let patch = &history.patches(7)[0];
+    assert_eq!(patch.commit, moved);
+    assert_eq!(patch.files, ["img/logo.png", "odd\tname.txt", "src/new.rs", "src/old.rs"]);
+    let metrics = &patch.metrics;
+    assert_eq!((metrics.changes_add, metrics.changes_del), (4, 2), "the picture adds no line");
+    assert_eq!(metrics.languages, ["Rust"]);
+}
+
+#[test]
 fn history_finds_each_bug_patches_without_backouts_and_measures_them() {
     let repo = TestRepo::new();
     repo.commit(0, "alice@example.com", "Import", &[("dom/a.cpp", "1\n2\n3\n"), ("js/b.js", "b\n"), ("README", "r\n")]);
@@ -609,6 +645,7 @@ async fn landings_are_mapped_through_the_mapper_or_the_history() {
             &History::default(),
             &HistorySettings::default(),
             &ReleaseCalendar::default(),
+            &Reviewers::default(),
         )
         .unmapped_landings
     };
@@ -655,7 +692,14 @@ async fn release_delta_runs_from_the_first_nightly_landing_to_the_day_the_channe
     let data = client(&bugzilla, Duration::from_secs(5)).bug_data(1900001).await.unwrap();
     let landings = landing::find(&data.comments, &Repositories::default());
 
-    let analysis = analysis::analyze(&data, &landings, &History::default(), &HistorySettings::default(), &calendar);
+    let analysis = analysis::analyze(
+        &data,
+        &landings,
+        &History::default(),
+        &HistorySettings::default(),
+        &calendar,
+        &Reviewers::default(),
+    );
 
     let landed = analysis.landings["nightly"][0].time.unwrap();
     let day = |day: &str| format!("{day}T00:00:00Z").parse::<chrono::DateTime<chrono::Utc>>().unwrap();
@@ -669,6 +713,7 @@ async fn release_delta_runs_from_the_first_nightly_landing_to_the_day_the_channe
         &History::default(),
         &HistorySettings::default(),
         &ReleaseCalendar::default(),
+        &Reviewers::default(),
     );
     assert!(without.requests.values().all(|request| request.release_delta.is_none()));
 }
@@ -687,7 +732,8 @@ async fn the_analysis_lists_the_bug_patches_in_graft_order() {
         HistorySettings { commit_url: Some("https://example.com/{commit}".to_owned()), ..Default::default() };
 
     let landings = landing::find(&data.comments, &Repositories::default());
-    let analysis = analysis::analyze(&data, &landings, &history, &settings, &ReleaseCalendar::default());
+    let analysis =
+        analysis::analyze(&data, &landings, &history, &settings, &ReleaseCalendar::default(), &Reviewers::default());
 
     assert_eq!(analysis.commits, [first.clone(), second]);
     let patch = &analysis.patches[&first];
@@ -894,6 +940,7 @@ async fn links_to_other_repositories_are_listed_as_ignored_not_taken_as_landings
         &History::default(),
         &HistorySettings::default(),
         &ReleaseCalendar::default(),
+        &Reviewers::default(),
     );
 
     let cited = |channel: &str| -> Vec<String> {

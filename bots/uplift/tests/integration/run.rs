@@ -18,7 +18,7 @@ use shipit_uplift::bugzilla::{Bugzilla, BugzillaSettings};
 use shipit_uplift::config::{ChannelSettings, RepositorySettings, Settings};
 use shipit_uplift::report;
 use shipit_uplift::run::{self, RunContext, RunOptions, RunSummary};
-use wiremock::matchers::{method, path, path_regex, query_param};
+use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{fixture, serve_bug};
@@ -227,4 +227,85 @@ async fn a_missing_branch_stops_the_run_before_any_upload() {
     assert!(error.to_string().contains("branch `no-such-branch` of channel beta"), "{error}");
     assert!(bugzilla.received_requests().await.unwrap().is_empty());
     assert!(bot.api.uplift_channels().await.unwrap().is_empty());
+}
+
+/// Answers Bugzilla's user search for `:<nickname>` with `users`, once.
+async fn serve_user_search(server: &MockServer, nickname: &str, users: Value) {
+    Mock::given(method("GET"))
+        .and(path("/rest/user"))
+        .and(query_param("match", format!(":{nickname}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "users": users })))
+        .with_priority(1)
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reviewer_nicknames_map_to_bugzilla_users_and_are_kept_between_runs() {
+    let work = tempfile::tempdir().unwrap();
+    git(work.path(), &["init", "--quiet"]);
+    commit(work.path(), "a.cpp", "one\n", "Import");
+    for branch in ["beta", "release", "esr140"] {
+        git(work.path(), &["branch", branch]);
+    }
+    let first = commit(work.path(), "a.cpp", "one\ntwo\n", "Bug 1900001 - Check for null. r=dev,jdoe,#build");
+    commit(work.path(), "b.cpp", "three\n", "Bug 1900001 - Test it. r=ghost");
+    let bugzilla = MockServer::start().await;
+    let serve = || async {
+        for (channel, ids) in [("beta", &[][..]), ("release", &[]), ("esr140", &[BUG])] {
+            search(&bugzilla, channel, ids).await;
+        }
+        serve_bug(&bugzilla, BUG).await;
+    };
+    serve().await;
+    // Logged out, bugzilla.mozilla.org refuses user searches (error 505): asked once, then no more.
+    let logged_out = json!({ "error": true, "code": 505, "message": "Logged-out users cannot use the \"ids\" or \"match\" arguments to this function." });
+    Mock::given(method("GET"))
+        .and(path("/rest/user"))
+        .and(query_param_is_missing("names"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(logged_out))
+        .with_priority(1)
+        .expect(1)
+        .mount(&bugzilla)
+        .await;
+    let app = TestApp::spawn().await;
+    let token = app.token(&["project:shipit:uplift/manage"]).await;
+    let mut bot = Bot::new(work.path(), &bugzilla, &app, token);
+    let directory = work.path().join("nicknames.json");
+    bot.settings.bugzilla.nickname_directory = Some(directory.clone());
+
+    let refused = bot.run(&RunOptions::default()).await;
+    assert_eq!(refused.outcome(), RunOutcome::Succeeded, "a refused search fails no bug");
+    let analysis = bot.api.uplift_bug(BUG).await.unwrap().analysis;
+    // `dev` is a user of the bug ("Dev Eloper [:dev]"): found without a search.
+    assert_eq!(analysis["patches"][&first]["reviewer_users"], json!({ "dev": "dev@example.com" }));
+    assert_eq!(analysis["unmapped_reviewers"], json!(["ghost", "jdoe"]));
+    assert!(!directory.exists(), "nothing was learnt, so nothing is kept");
+    bugzilla.verify().await;
+
+    bugzilla.reset().await;
+    serve().await;
+    let jane = json!({ "id": 700, "name": "jdoe@example.com", "real_name": "Jane Doe [:jdoe]" });
+    let namesake = json!({ "id": 701, "name": "jdoe2@example.com", "real_name": "J. Doe [:jdoe2]" });
+    serve_user_search(&bugzilla, "jdoe", json!([jane, namesake])).await;
+    serve_user_search(&bugzilla, "ghost", json!([])).await;
+
+    let mapped = bot.run(&RunOptions::default()).await;
+    assert_eq!(mapped.uploaded, 1, "the mapped reviewers change the analysis");
+    let analysis = bot.api.uplift_bug(BUG).await.unwrap().analysis;
+    let reviewers = json!({ "dev": "dev@example.com", "jdoe": "jdoe@example.com" });
+    assert_eq!(analysis["patches"][&first]["reviewer_users"], reviewers);
+    assert_eq!(analysis["unmapped_reviewers"], json!(["ghost"]));
+    let users = analysis["users"].as_array().unwrap();
+    let jane = users.iter().find(|user| user["bugzilla_id"] == 700).expect("the reviewer is a user of the bug");
+    assert_eq!(jane["roles"], json!(["reviewer"]));
+    let dev = users.iter().find(|user| user["bugzilla_id"] == 900001).unwrap();
+    assert!(dev["roles"].as_array().unwrap().contains(&json!("reviewer")), "{dev}");
+
+    // The answers are kept: a third run asks Bugzilla's search nothing (each search expects one call).
+    let again = bot.run(&RunOptions::default()).await;
+    assert_eq!((again.uploaded, again.unchanged), (0, 1));
+    assert!(directory.exists());
+    bugzilla.verify().await;
 }
