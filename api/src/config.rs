@@ -36,6 +36,12 @@ pub struct ApiConfig {
     pub coverage_upload_limit_bytes: usize,
     /// Coverage uploads processed at once; more get 503 with `Retry-After`.
     pub coverage_upload_concurrency: usize,
+    /// Bytes of coverage nodes kept in memory (see [`crate::coverage_cache`]); 0 keeps none.
+    pub coverage_cache_bytes: u64,
+    /// How long the report answering a coverage read is trusted without asking the database,
+    /// in seconds: how late another API process on the same database sees an upload. 0 asks
+    /// every time.
+    pub coverage_lookup_ttl_secs: f64,
     /// Pushlog lookups in flight at once (coverage reads of a changeset without a report);
     /// more get 503 with `Retry-After`.
     pub pushlog_concurrency: usize,
@@ -293,6 +299,8 @@ impl Default for ApiConfig {
             db_timeout_secs: 5,
             coverage_upload_limit_bytes: 1024 * 1024 * 1024,
             coverage_upload_concurrency: 2,
+            coverage_cache_bytes: 256 * 1024 * 1024,
+            coverage_lookup_ttl_secs: 2.0,
             pushlog_concurrency: 4,
             pushlog_cache_entries: 10_000,
             pushlog_not_found_ttl_secs: 300,

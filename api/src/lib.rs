@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bots;
 pub mod config;
 pub mod covdir;
+pub mod coverage_cache;
 pub mod database;
 pub mod db;
 pub mod embedded_pg;

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::bots::BotDefinition;
 use crate::config::ApiConfig;
+use crate::coverage_cache::CoverageCache;
 use crate::persons::oidc::OidcVerifier;
 use crate::pushes::PushLookups;
 use crate::run_store::DbRunStore;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub uploads: Arc<Semaphore>,
     /// Cached pushlog lookups, a bounded number at once.
     pub pushes: Arc<PushLookups>,
+    /// Coverage report lookups and nodes kept in memory.
+    pub coverage_cache: CoverageCache,
     /// How to reach the database outside the pool, for the pipeline engine's `LISTEN`.
     pub listen_config: Option<tokio_postgres::Config>,
     /// The checker of the identity provider's ID tokens, when `[oidc]` is configured.
@@ -59,6 +62,10 @@ impl AppState {
             pool,
             uploads: Arc::new(Semaphore::new(config.coverage_upload_concurrency)),
             pushes: Arc::new(pushes),
+            coverage_cache: CoverageCache::new(
+                config.coverage_cache_bytes,
+                Duration::try_from_secs_f64(config.coverage_lookup_ttl_secs).unwrap_or_default(),
+            ),
             config: Arc::new(config),
             metrics: crate::metrics::handle(),
             upstream,

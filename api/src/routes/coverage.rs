@@ -2,6 +2,7 @@
 //! and platform.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -82,6 +83,7 @@ pub async fn upload_report(
         Err(error) => tracing::error!(%error, "the spool reader panicked"),
     }
     let stored = stored?;
+    state.coverage_cache.forget_lookups();
     tracing::info!(
         repository = %stored.repository, revision = %stored.revision, suite = %stored.suite, platform = %stored.platform,
         paths = stored.paths, "coverage report stored"
@@ -114,9 +116,10 @@ pub async fn latest(
 
 /// A directory with its children one level deep, or a file with its per-line hits.
 ///
-/// The answer carries an ETag naming the report's version and the path: a client holding it gets 304 after
-/// one indexed lookup. A report asked for by changeset may be cached for five minutes; the newest
-/// report is revalidated each time.
+/// The answer carries an ETag naming the report's version and the path: a client holding it gets 304
+/// without the node being read. A report asked for by changeset may be cached for five minutes; the
+/// newest report is revalidated each time. The API keeps which report answers a query for
+/// `coverage_lookup_ttl_secs` (2 s) and the nodes it read, so that repeated reads do not reach the database.
 #[utoipa::path(get, path = "/coverage/path", tag = "coverage", params(PathQuery), responses(
     (status = 200, description = "The node", body = PathCoverage, headers(("ETag" = String, description = "The report's version and the path"))),
     (status = 304, description = "The node is the one of `If-None-Match`"),
@@ -140,7 +143,7 @@ pub async fn path(
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
     let node = read_path(&state, report, &path).await?;
-    Ok((validators, Json(node)).into_response())
+    Ok((validators, Json(&*node)).into_response())
 }
 
 /// The ETag of `path` in this version of the report.
@@ -150,7 +153,7 @@ fn path_etag(report: &ReportRef, path: &str) -> String {
 }
 
 /// The node of `query`: what `GET /coverage/path` answers, for the dashboard.
-pub async fn path_coverage(state: &AppState, query: &PathQuery) -> ApiResult<PathCoverage> {
+pub async fn path_coverage(state: &AppState, query: &PathQuery) -> ApiResult<Arc<PathCoverage>> {
     let (report, path) = locate(state, query).await?;
     read_path(state, report, &path).await
 }
@@ -163,7 +166,18 @@ async fn locate(state: &AppState, query: &PathQuery) -> ApiResult<(ReportRef, St
     Ok((report, normalise_path(query.path.as_deref().unwrap_or_default())?))
 }
 
-async fn read_path(state: &AppState, report: ReportRef, path: &str) -> ApiResult<PathCoverage> {
+/// The node of `path` in the report, from the cache when it holds it.
+async fn read_path(state: &AppState, report: ReportRef, path: &str) -> ApiResult<Arc<PathCoverage>> {
+    if let Some(node) = state.coverage_cache.node(&report, path) {
+        return Ok(node);
+    }
+    let version = report.clone();
+    let node = Arc::new(read_stored_path(state, report, path).await?);
+    state.coverage_cache.keep_node(&version, path, node.clone());
+    Ok(node)
+}
+
+async fn read_stored_path(state: &AppState, report: ReportRef, path: &str) -> ApiResult<PathCoverage> {
     let (node, children) = db::coverage::path_with_children(&state.pool, report.id, path)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no path {path:?} in the report of {}", report.revision)))?;
@@ -251,7 +265,8 @@ fn or_all(name: Option<&str>) -> &str {
 }
 
 /// The report answering for `changeset`: its own, or else the first one at or after its push
-/// (asked of hg.mozilla.org's pushlog); the newest when no changeset is given.
+/// (asked of hg.mozilla.org's pushlog); the newest when no changeset is given. Kept a while in
+/// the [`crate::coverage_cache`].
 async fn resolve_report(
     state: &AppState,
     repository: &str,
@@ -259,7 +274,29 @@ async fn resolve_report(
     suite: &str,
     platform: &str,
 ) -> ApiResult<ReportRef> {
-    let Some(changeset) = changeset.filter(|changeset| !changeset.is_empty()) else {
+    let changeset = changeset.filter(|changeset| !changeset.is_empty());
+    let key = (
+        repository.to_owned(),
+        changeset.unwrap_or_default().to_ascii_lowercase(),
+        suite.to_owned(),
+        platform.to_owned(),
+    );
+    if let Some(report) = state.coverage_cache.lookup(&key) {
+        return Ok(report);
+    }
+    let report = find_report(state, repository, changeset, suite, platform).await?;
+    state.coverage_cache.keep_lookup(key, &report);
+    Ok(report)
+}
+
+async fn find_report(
+    state: &AppState,
+    repository: &str,
+    changeset: Option<&str>,
+    suite: &str,
+    platform: &str,
+) -> ApiResult<ReportRef> {
+    let Some(changeset) = changeset else {
         return db::coverage::newest_report(&state.pool, repository, suite, platform)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no coverage report for {repository} ({suite}, {platform})")));

@@ -136,6 +136,32 @@ async fn a_path_held_by_the_client_is_answered_304_until_its_report_is_replaced(
 }
 
 #[tokio::test]
+async fn another_replica_sees_an_upload_once_its_lookup_expires_and_at_once_without_a_lookup_cache() {
+    let (app, token) = coverage_app().await;
+    send(&app, &token, &upload(1, "all", "all", c_project())).await;
+    let replica = |ttl: f64| {
+        TestApp::builder()
+            .sharing_database_of(&app)
+            .configure(move |config| config.coverage_lookup_ttl_secs = ttl)
+            .spawn()
+    };
+    let (cached, uncached) = (replica(0.5).await, replica(0.0).await);
+    let newest = "/coverage/path?repository=mozilla-central&path=c-project";
+    for reader in [&app, &cached, &uncached] {
+        assert_eq!(get::<PathCoverage>(reader, newest).await.changeset, revision(1));
+    }
+
+    send(&app, &token, &upload(2, "all", "all", c_project())).await;
+    assert_eq!(get::<PathCoverage>(&app, newest).await.changeset, revision(2), "the uploading process forgets at once");
+    assert_eq!(get::<PathCoverage>(&uncached, newest).await.changeset, revision(2));
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(get::<PathCoverage>(&cached, newest).await.changeset, revision(2), "the lookup expired");
+    // The first report's nodes are still its own, and still served by changeset.
+    let old = format!("{newest}&changeset={}", revision(1));
+    assert_eq!(get::<PathCoverage>(&cached, &old).await.changeset, revision(1));
+}
+
+#[tokio::test]
 async fn a_second_upload_of_the_same_key_replaces_the_first_entirely() {
     let (app, token) = coverage_app().await;
     send(&app, &token, &upload(1, "all", "all", c_project())).await;
