@@ -135,14 +135,13 @@ impl Provider {
     }
 
     /// The provider signs `authorization`'s person in: the code it sends back with an ID token of
-    /// `claims`, to which the authorization's nonce is added unless they have one.
+    /// `claims` and the authorization's nonce.
     fn approve(&self, authorization: &Authorization, mut claims: Value) -> String {
-        if claims.get("nonce").is_none() {
-            claims["nonce"] = json!(authorization.parameter("nonce"));
-        }
+        claims["nonce"] = json!(authorization.parameter("nonce"));
         self.approve_with_token(authorization, self.key.sign(&claims))
     }
 
+    /// The code the provider sends back for `authorization`, redeemed for `id_token`.
     fn approve_with_token(&self, authorization: &Authorization, id_token: String) -> String {
         let code = format!("code-{:032x}", rand::random::<u128>());
         let challenge = authorization.parameter("code_challenge").to_owned();
@@ -362,27 +361,27 @@ async fn unknown_expired_or_unbound_sign_ins_are_refused_before_the_provider_is_
 async fn id_tokens_with_a_wrong_nonce_audience_client_or_key_are_refused() {
     let provider = Provider::start().await;
     let valid = provider.issuer.claims("rm@mozilla.com");
-    let with = |name: &str, value: Value| {
-        let mut claims = valid.clone();
-        claims[name] = value;
-        claims
-    };
-    let cases = [
-        ("wrong nonce", with("nonce", json!("0".repeat(64))), "nonce"),
-        ("no nonce", with("nonce", Value::Null), "nonce"),
-        ("another audience", with("aud", json!("another-client")), "another audience"),
-        ("issued to another client", with("azp", json!("another-client")), "azp"),
-        ("expired", with("exp", json!(chrono::Utc::now().timestamp() - 120)), "expired"),
+    /// A change to valid claims.
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit, &str); 5] = [
+        ("wrong nonce", |claims| claims["nonce"] = json!("0".repeat(64)), "nonce"),
+        (
+            "no nonce",
+            |claims| {
+                claims.as_object_mut().unwrap().remove("nonce");
+            },
+            "nonce",
+        ),
+        ("another audience", |claims| claims["aud"] = json!("another-client"), "another audience"),
+        ("issued to another client", |claims| claims["azp"] = json!("another-client"), "azp"),
+        ("expired", |claims| claims["exp"] = json!(chrono::Utc::now().timestamp() - 120), "expired"),
     ];
-    for (case, claims, reason) in cases {
+    for (case, edit, reason) in cases {
         let authorization = provider.start_sign_in("/ui/").await;
-        let code = if claims.get("nonce") == Some(&Value::Null) {
-            let mut claims = claims.clone();
-            claims.as_object_mut().unwrap().remove("nonce");
-            provider.approve_with_token(&authorization, provider.key.sign(&claims))
-        } else {
-            provider.approve(&authorization, claims)
-        };
+        let mut claims = valid.clone();
+        claims["nonce"] = json!(authorization.parameter("nonce"));
+        edit(&mut claims);
+        let code = provider.approve_with_token(&authorization, provider.key.sign(&claims));
         let answer = provider
             .callback(&[("code", &code), ("state", authorization.parameter("state"))], Some(&authorization.cookie))
             .await;
@@ -404,7 +403,9 @@ async fn id_tokens_with_a_wrong_nonce_audience_client_or_key_are_refused() {
         error_page(answer, 401, reason).await;
     }
     // The control: this client as `azp` passes.
-    let answer = provider.sign_in("/ui/", with("azp", json!("shipit-dashboard"))).await;
+    let mut claims = valid;
+    claims["azp"] = json!("shipit-dashboard");
+    let answer = provider.sign_in("/ui/", claims).await;
     assert_eq!(answer.status(), 303, "{}", answer.text().await.unwrap());
 }
 
@@ -460,6 +461,25 @@ async fn a_failing_token_endpoint_is_a_502_and_a_refused_code_a_401() {
 }
 
 #[tokio::test]
+async fn sign_ins_in_progress_are_bounded_and_expired_ones_do_not_count() {
+    let provider = Provider::start().await;
+    let client = provider.app.state.pool.get().await.unwrap();
+    let fill = |expires: &'static str| {
+        format!(
+            "INSERT INTO oidc_logins (state_sha256, browser_sha256, nonce, code_verifier, next, expires_at) \
+             SELECT sha256(n::text::bytea), '\\x00', 'n', 'v', '/ui/', now() + interval '{expires}' \
+             FROM generate_series(1, 10000) AS n"
+        )
+    };
+    client.batch_execute(&fill("-1 second")).await.unwrap();
+    provider.start_sign_in("/ui/").await;
+    client.batch_execute("DELETE FROM oidc_logins").await.unwrap();
+    client.batch_execute(&fill("5 minutes")).await.unwrap();
+    let answer = browser().get(provider.app.url("/ui/sign-in/oidc")).send().await.unwrap();
+    error_page(answer, 503, "too many sign-ins are in progress").await;
+}
+
+#[tokio::test]
 async fn next_outside_the_dashboard_is_not_followed() {
     let provider = Provider::start().await;
     for next in ["https://evil.example/", "//evil.example/ui/", "/runs"] {
@@ -467,6 +487,11 @@ async fn next_outside_the_dashboard_is_not_followed() {
         assert_eq!(answer.status(), 303, "{}", answer.text().await.unwrap());
         assert_eq!(answer.headers()[LOCATION], "/ui/", "{next}");
     }
+    // The sign-in stores the dashboard's page, not what it was given.
+    provider.start_sign_in("https://evil.example/").await;
+    let client = provider.app.state.pool.get().await.unwrap();
+    let stored: String = client.query_one("SELECT next FROM oidc_logins", &[]).await.unwrap().get(0);
+    assert_eq!(stored, "/ui/");
 }
 
 #[tokio::test]
