@@ -99,14 +99,24 @@ impl Default for SignoffSettings {
     }
 }
 
-/// An OpenID Connect provider (Mozilla's Auth0): its ID tokens, as bearer tokens, identify people.
+/// An OpenID Connect provider (Mozilla's Auth0): its ID tokens, as bearer tokens, identify people,
+/// and the dashboard signs people in with it (the authorization-code flow with PKCE, redirecting
+/// back to `<public_url>/ui/sign-in/oidc/callback`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct OidcSettings {
     /// The issuer, matched exactly against the tokens' `iss` (an issuer without a path also
     /// with or without its final `/`, which `Url` always adds).
     pub issuer: url::Url,
-    /// The client id the tokens must name in `aud`.
+    /// The client id the tokens must name in `aud`; the dashboard's sign-in is this client.
     pub audience: String,
+    /// The client's secret, sent to the token endpoint when set; without it the client is
+    /// public and proves itself with PKCE alone. Never printed.
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    /// The scopes the dashboard's sign-in asks for, separated by spaces (`openid` is always
+    /// asked for).
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
     /// The provider's keys; discovered from `<issuer>/.well-known/openid-configuration` when absent.
     #[serde(default)]
     pub jwks_url: Option<url::Url>,
@@ -130,6 +140,8 @@ impl OidcSettings {
         Self {
             issuer,
             audience: audience.into(),
+            client_secret: None,
+            scopes: default_scopes(),
             jwks_url: None,
             email_claim: default_email_claim(),
             groups_claim: default_groups_claim(),
@@ -137,6 +149,16 @@ impl OidcSettings {
             jwks_refresh_secs: default_jwks_refresh_secs(),
         }
     }
+
+    /// The `scope` of an authorization request: the configured scopes, `openid` first and once.
+    pub fn scope(&self) -> String {
+        let others = self.scopes.split_whitespace().filter(|scope| *scope != "openid");
+        std::iter::once("openid").chain(others).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn default_scopes() -> String {
+    "openid email profile".to_owned()
 }
 
 fn default_email_claim() -> String {
@@ -369,6 +391,23 @@ mod tests {
         assert_eq!(oidc.groups_claim, "https://sso.mozilla.com/claim/groups");
         assert_eq!(oidc.mfa_values, ["mfa", "otp", "hwk", "swk", "sms"]);
         assert_eq!(oidc.jwks_refresh_secs, 60);
+        assert!(oidc.client_secret.is_none(), "a public client by default");
+        assert_eq!(oidc.scopes, "openid email profile");
+
+        let confidential: OidcSettings = serde_json::from_value(serde_json::json!({
+            "issuer": "https://auth.mozilla.auth0.com/", "audience": "shipit", "client_secret": "hunter2-s3cret",
+            "scopes": "openid email",
+        }))
+        .unwrap();
+        assert_eq!(
+            confidential.client_secret.as_ref().map(secrecy::ExposeSecret::expose_secret),
+            Some("hunter2-s3cret")
+        );
+        assert_eq!(confidential.scopes, "openid email");
+        assert!(!format!("{confidential:?}").contains("hunter2"), "the secret is never printed");
+        assert_eq!(confidential.scope(), "openid email");
+        let without_openid = OidcSettings { scopes: "email  profile openid".to_owned(), ..confidential };
+        assert_eq!(without_openid.scope(), "openid email profile");
 
         let missing =
             serde_json::from_value::<ApiConfig>(serde_json::json!({"oidc": {"issuer": "https://a.example/"}}));

@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod events;
+pub mod oidc_logins;
 pub mod persons;
 pub mod pipelines;
 pub mod risk;

@@ -1,5 +1,6 @@
 //! Queries on the `local_users` and `person_sessions` tables. Only SHA-256 digests of person
-//! tokens are stored.
+//! tokens are stored. A person session is a local user's, or that of a person the OIDC provider
+//! signed in on the dashboard (their email, groups and second factor kept in the session).
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
@@ -32,12 +33,24 @@ pub struct UserSummary {
     pub created_at: DateTime<Utc>,
 }
 
-/// The user a live person token belongs to.
+/// The person a live person session belongs to.
 #[derive(Clone, Debug)]
 pub struct SessionUser {
     pub email: String,
     pub groups: Vec<String>,
+    /// Signed in with a second factor (always, for a local user).
+    pub second_factor: bool,
+    pub credential: PersonCredential,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Who vouched for a person session's person.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum PersonCredential {
+    /// A local user's password and TOTP code.
+    Local,
+    /// The OIDC provider's ID token.
+    Oidc,
 }
 
 /// How failed sign-ins in a row lock a user: from `threshold` failures on, the user waits
@@ -80,6 +93,12 @@ const INSERT_SESSION: &str =
     "INSERT INTO person_sessions (token_sha256, user_id, expires_at) VALUES ($1, $2, $3) RETURNING id";
 
 const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM person_sessions WHERE user_id = $1 AND expires_at <= now()";
+
+const INSERT_OIDC_SESSION: &str = "INSERT INTO person_sessions (email, groups, second_factor, expires_at) \
+     VALUES ($1, $2, $3, $4) RETURNING id";
+
+const DELETE_EXPIRED_OIDC_SESSIONS: &str =
+    "DELETE FROM person_sessions WHERE user_id IS NULL AND email = $1 AND expires_at <= now()";
 
 const SELECT_SESSION: &str = "SELECT u.email, u.groups, s.expires_at FROM person_sessions s \
      JOIN local_users u ON u.id = s.user_id WHERE s.token_sha256 = $1 AND s.expires_at > now()";
@@ -158,6 +177,22 @@ pub async fn insert_session(
     Ok(client.query_one(&insert, &[&digest, &user_id, &expires_at]).await?.get(0))
 }
 
+/// Stores the person session of a person the OIDC provider signed in, and forgets their expired
+/// ones; the session's id.
+pub async fn insert_oidc_session(
+    pool: &Pool,
+    email: &str,
+    groups: &[String],
+    second_factor: bool,
+    expires_at: DateTime<Utc>,
+) -> Result<i64, DbError> {
+    let client = pool.get().await?;
+    let delete = client.prepare_cached(DELETE_EXPIRED_OIDC_SESSIONS).await?;
+    client.execute(&delete, &[&email]).await?;
+    let insert = client.prepare_cached(INSERT_OIDC_SESSION).await?;
+    Ok(client.query_one(&insert, &[&email, &groups, &second_factor, &expires_at]).await?.get(0))
+}
+
 /// The user of the live (unexpired) person token with this digest.
 pub async fn find_session(pool: &Pool, digest: &[u8]) -> Result<Option<SessionUser>, DbError> {
     let client = pool.get().await?;
@@ -166,6 +201,8 @@ pub async fn find_session(pool: &Pool, digest: &[u8]) -> Result<Option<SessionUs
     Ok(row.map(|row| SessionUser {
         email: row.get("email"),
         groups: row.get("groups"),
+        second_factor: true,
+        credential: PersonCredential::Local,
         expires_at: row.get("expires_at"),
     }))
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
 use super::DbError;
-use super::persons::SessionUser;
+use super::persons::{PersonCredential, SessionUser};
 use super::tokens::TokenRecord;
 
 /// Expired sessions are removed whenever a new one starts.
@@ -15,9 +15,12 @@ const INSERT: &str = "INSERT INTO ui_sessions (id_sha256, token_id, person_sessi
      VALUES ($1, $2, $3, $4, $5)";
 
 /// The session's token, however it stands (revoked, expired): the caller checks it; or its
-/// person, while their person session lasts.
+/// person, while their person session lasts: a local user, or a person of the OIDC provider as
+/// their session keeps them.
 const SELECT: &str = "SELECT s.csrf, t.id, t.name, t.scopes, t.created_at, t.expires_at, t.revoked_at, \
-         t.last_used_at, u.email, u.groups, p.expires_at AS person_expires_at \
+         t.last_used_at, coalesce(u.email, p.email) AS person_email, coalesce(u.groups, p.groups) AS person_groups, \
+         (p.user_id IS NOT NULL OR p.second_factor) AS person_second_factor, \
+         (p.user_id IS NULL) AS person_from_oidc, p.expires_at AS person_expires_at \
      FROM ui_sessions s \
      LEFT JOIN api_tokens t ON t.id = s.token_id \
      LEFT JOIN person_sessions p ON p.id = s.person_session_id AND p.expires_at > now() \
@@ -69,9 +72,11 @@ pub async fn find(pool: &Pool, digest: &[u8]) -> Result<Option<SessionRecord>, D
     Ok(row.map(|row| SessionRecord {
         csrf: row.get("csrf"),
         token: row.get::<_, Option<i64>>("id").is_some().then(|| super::tokens::to_record(&row)),
-        person: row.get::<_, Option<String>>("email").map(|email| SessionUser {
+        person: row.get::<_, Option<String>>("person_email").map(|email| SessionUser {
             email,
-            groups: row.get("groups"),
+            groups: row.get("person_groups"),
+            second_factor: row.get("person_second_factor"),
+            credential: if row.get("person_from_oidc") { PersonCredential::Oidc } else { PersonCredential::Local },
             expires_at: row.get("person_expires_at"),
         }),
     }))

@@ -1,6 +1,8 @@
-//! OpenID Connect ID tokens (Mozilla's Auth0) as bearer tokens: checked against the issuer's
-//! keys (its JWKS, cached in memory), the audience, the expiry and the issuer; the person's
-//! email, groups and second factor (`amr`) read from the claims.
+//! OpenID Connect ID tokens (Mozilla's Auth0), as bearer tokens or from the dashboard's sign-in:
+//! checked against the issuer's keys (its JWKS, cached in memory), the audience, the expiry and
+//! the issuer, and for a sign-in its nonce; the person's email, groups and second factor (`amr`)
+//! read from the claims. The provider's discovery document (cached too) also names where the
+//! dashboard sends people to sign in and where it redeems their codes.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use super::Person;
 use crate::config::OidcSettings;
 
 /// The largest discovery document or JWKS read.
-const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 const LEEWAY_SECS: u64 = 60;
 /// The only algorithms accepted: asymmetric ones (never `none` or HS*).
@@ -40,6 +42,8 @@ pub enum OidcError {
     UnknownKey,
     #[error("the identity provider's keys cannot be fetched: {0}")]
     Keys(String),
+    #[error("the identity provider's discovery document cannot be used: {0}")]
+    Discovery(String),
     #[error("the ID token's signature is wrong")]
     Signature,
     #[error("the ID token has expired")]
@@ -48,6 +52,10 @@ pub enum OidcError {
     Audience,
     #[error("the ID token is from another issuer")]
     Issuer,
+    #[error("the ID token's nonce is not the one of this sign-in")]
+    Nonce,
+    #[error("the ID token was issued to another client (azp)")]
+    AuthorizedParty,
     #[error("the ID token is invalid: {0}")]
     Claims(String),
 }
@@ -55,6 +63,57 @@ pub enum OidcError {
 /// Keys fetched longer ago are fetched again (at most once per refresh interval), so that a key
 /// the provider withdrew stops being trusted.
 const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
+/// A discovery document fetched longer ago is fetched again.
+const DISCOVERY_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Where the provider's discovery document says the dashboard's sign-in goes.
+#[derive(Clone, Debug)]
+pub struct SignInEndpoints {
+    /// Where a browser is sent to sign in (`authorization_endpoint`).
+    pub authorization: url::Url,
+    /// Where a code is redeemed for an ID token (`token_endpoint`).
+    pub token: url::Url,
+}
+
+/// The fields of the discovery document this API reads.
+#[derive(Clone, Debug, Default)]
+struct Discovery {
+    jwks_uri: Option<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+}
+
+impl Discovery {
+    fn of(document: &Value) -> Self {
+        let text = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            jwks_uri: text("jwks_uri"),
+            authorization_endpoint: text("authorization_endpoint"),
+            token_endpoint: text("token_endpoint"),
+        }
+    }
+}
+
+/// The discovery document last fetched, and when.
+#[derive(Default)]
+struct DiscoveryCache {
+    discovery: Option<Discovery>,
+    fetched_at: Option<Instant>,
+    /// The last fetch, successful or not: while the provider cannot be reached, the document
+    /// fetched before serves, and is asked for again at most once per refresh interval.
+    attempted_at: Option<Instant>,
+}
+
+impl DiscoveryCache {
+    /// The document, unless it must be fetched first: never fetched, or older than
+    /// [`DISCOVERY_MAX_AGE`] with the last attempt older than `refresh`.
+    fn lookup(&self, now: Instant, refresh: Duration) -> Option<Discovery> {
+        let age = |at: Option<Instant>| at.map(|at| now.saturating_duration_since(at));
+        let fresh = age(self.fetched_at).is_some_and(|age| age < DISCOVERY_MAX_AGE);
+        let may_fetch = age(self.attempted_at).is_none_or(|age| age >= refresh);
+        self.discovery.clone().filter(|_| fresh || !may_fetch)
+    }
+}
 
 /// The keys last fetched, and when.
 struct KeyCache {
@@ -90,6 +149,9 @@ pub struct OidcVerifier {
     cache: RwLock<KeyCache>,
     /// Held while fetching, so that concurrent requests fetch once.
     fetching: Mutex<()>,
+    discovery: RwLock<DiscoveryCache>,
+    /// Held while fetching the discovery document.
+    discovering: Mutex<()>,
 }
 
 impl std::fmt::Debug for OidcVerifier {
@@ -108,11 +170,43 @@ impl OidcVerifier {
             .build()
             .expect("an HTTP client with default TLS settings always builds");
         let cache = KeyCache { keys: JwkSet { keys: Vec::new() }, fetched_at: None, attempted_at: None };
-        Self { settings, http, cache: RwLock::new(cache), fetching: Mutex::new(()) }
+        Self {
+            settings,
+            http,
+            cache: RwLock::new(cache),
+            fetching: Mutex::new(()),
+            discovery: RwLock::new(DiscoveryCache::default()),
+            discovering: Mutex::new(()),
+        }
+    }
+
+    /// The provider's settings.
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
     }
 
     /// The person an ID token identifies, once checked.
     pub async fn verify(&self, token: &str) -> Result<Person, OidcError> {
+        let claims = self.checked_claims(token).await?;
+        self.person(&claims)
+    }
+
+    /// The person of the ID token the token endpoint gave for a sign-in of the dashboard: checked
+    /// as [`Self::verify`] checks a bearer token, and also holding the `nonce` the sign-in sent,
+    /// and, when it names the client it was issued to (`azp`), this client.
+    pub async fn verify_sign_in(&self, token: &str, nonce: &str) -> Result<Person, OidcError> {
+        let claims = self.checked_claims(token).await?;
+        if claims.get("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(OidcError::Nonce);
+        }
+        if claims.get("azp").is_some_and(|azp| azp.as_str() != Some(self.settings.audience.as_str())) {
+            return Err(OidcError::AuthorizedParty);
+        }
+        self.person(&claims)
+    }
+
+    /// The claims of an ID token whose signature, algorithm, audience, issuer and times are right.
+    async fn checked_claims(&self, token: &str) -> Result<Map<String, Value>, OidcError> {
         let header = jsonwebtoken::decode_header(token).map_err(|error| match error.kind() {
             ErrorKind::InvalidAlgorithmName => OidcError::Algorithm,
             _ => OidcError::Malformed,
@@ -143,7 +237,7 @@ impl OidcVerifier {
                 _ => OidcError::Malformed,
             })?
             .claims;
-        self.person(&claims)
+        Ok(claims)
     }
 
     fn validation(&self, algorithm: Algorithm) -> Validation {
@@ -151,16 +245,26 @@ impl OidcVerifier {
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_audience(&[&self.settings.audience]);
-        // An issuer without a path is the same URL with or without its `/` (RFC 3986, 6.2.3):
-        // providers write either, and `Url` always adds it.
-        let issuer = self.settings.issuer.as_str();
-        if self.settings.issuer.path() == "/" && self.settings.issuer.query().is_none() {
-            validation.set_issuer(&[issuer, issuer.trim_end_matches('/')]);
-        } else {
-            validation.set_issuer(&[issuer]);
-        }
+        validation.set_issuer(&self.issuer_names());
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         validation
+    }
+
+    /// The names of the issuer an `iss` may hold. An issuer without a path is the same URL with
+    /// or without its `/` (RFC 3986, 6.2.3): providers write either, and `Url` always adds it.
+    fn issuer_names(&self) -> Vec<&str> {
+        let issuer = self.settings.issuer.as_str();
+        if self.settings.issuer.path() == "/" && self.settings.issuer.query().is_none() {
+            vec![issuer, issuer.trim_end_matches('/')]
+        } else {
+            vec![issuer]
+        }
+    }
+
+    /// Whether `iss` (a claim, or the `iss` of an authorization answer, RFC 9207) names this
+    /// provider.
+    pub fn is_issuer(&self, iss: &str) -> bool {
+        self.issuer_names().contains(&iss)
     }
 
     /// The person of checked claims.
@@ -222,23 +326,72 @@ impl OidcVerifier {
     async fn fetch_keys(&self) -> Result<JwkSet, OidcError> {
         let jwks_url = match &self.settings.jwks_url {
             Some(url) => url.to_string(),
-            None => {
-                let discovery =
-                    format!("{}/.well-known/openid-configuration", self.settings.issuer.as_str().trim_end_matches('/'));
-                let document: Value = self.fetch_json(&discovery).await?;
-                document
-                    .get("jwks_uri")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| OidcError::Keys(format!("{discovery} names no jwks_uri")))?
-                    .to_owned()
-            }
+            None => self
+                .discovery()
+                .await?
+                .jwks_uri
+                .ok_or_else(|| OidcError::Keys(format!("{} names no jwks_uri", self.discovery_url())))?,
         };
-        self.fetch_json(&jwks_url).await
+        self.fetch_json(&jwks_url).await.map_err(OidcError::Keys)
     }
 
-    /// A JSON document of at most [`MAX_DOCUMENT_BYTES`].
-    async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, OidcError> {
-        let failed = |error: &dyn std::fmt::Display| OidcError::Keys(format!("{url}: {error}"));
+    /// Where the dashboard's sign-in sends people and redeems codes, from the discovery document:
+    /// absolute URLs, over HTTPS unless the issuer itself is plain HTTP (a test or a developer's
+    /// provider).
+    pub async fn sign_in_endpoints(&self) -> Result<SignInEndpoints, OidcError> {
+        let discovery = self.discovery().await?;
+        let endpoint = |name: &str, value: Option<String>| {
+            let text = value.ok_or_else(|| OidcError::Discovery(format!("it names no {name}")))?;
+            let url = url::Url::parse(&text).map_err(|error| OidcError::Discovery(format!("{name}: {error}")))?;
+            let plain_http_allowed = self.settings.issuer.scheme() == "http";
+            if !(url.scheme() == "https" || (url.scheme() == "http" && plain_http_allowed)) || url.fragment().is_some()
+            {
+                return Err(OidcError::Discovery(format!("{name} is not an https URL without a fragment")));
+            }
+            Ok(url)
+        };
+        Ok(SignInEndpoints {
+            authorization: endpoint("authorization_endpoint", discovery.authorization_endpoint)?,
+            token: endpoint("token_endpoint", discovery.token_endpoint)?,
+        })
+    }
+
+    fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.settings.issuer.as_str().trim_end_matches('/'))
+    }
+
+    /// The discovery document, from the cache or fetched (see [`DiscoveryCache::lookup`]); the
+    /// one fetched before serves while the provider cannot be reached.
+    async fn discovery(&self) -> Result<Discovery, OidcError> {
+        let refresh = Duration::from_secs(self.settings.jwks_refresh_secs);
+        if let Some(found) = self.discovery.read().await.lookup(Instant::now(), refresh) {
+            return Ok(found);
+        }
+        let _discovering = self.discovering.lock().await;
+        if let Some(found) = self.discovery.read().await.lookup(Instant::now(), refresh) {
+            return Ok(found);
+        }
+        let url = self.discovery_url();
+        let fetched = self.fetch_json::<Value>(&url).await;
+        let mut cache = self.discovery.write().await;
+        cache.attempted_at = Some(Instant::now());
+        match fetched {
+            Ok(document) => {
+                let discovery = Discovery::of(&document);
+                cache.discovery = Some(discovery.clone());
+                cache.fetched_at = cache.attempted_at;
+                Ok(discovery)
+            }
+            Err(error) => {
+                tracing::warn!(issuer = %self.settings.issuer, %error, "cannot fetch the identity provider's discovery document");
+                cache.discovery.clone().ok_or(OidcError::Discovery(error))
+            }
+        }
+    }
+
+    /// A JSON document of at most [`MAX_DOCUMENT_BYTES`], or why not (naming the URL).
+    async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let failed = |error: &dyn std::fmt::Display| format!("{url}: {error}");
         let mut response = self.http.get(url).send().await.map_err(|error| failed(&error))?;
         if !response.status().is_success() {
             return Err(failed(&response.status()));
@@ -269,6 +422,24 @@ mod tests {
                 .expect("a JWK");
         jwk.common.key_id = Some(kid.to_owned());
         jwk
+    }
+
+    #[test]
+    fn the_discovery_document_is_fetched_first_then_when_old_and_serves_while_the_provider_is_away() {
+        let refresh = Duration::from_secs(60);
+        let start = Instant::now();
+        let later = |secs| start + Duration::from_secs(secs);
+        assert!(DiscoveryCache::default().lookup(start, refresh).is_none(), "never fetched: fetch");
+        let cache = DiscoveryCache {
+            discovery: Some(Discovery::default()),
+            fetched_at: Some(start),
+            attempted_at: Some(start),
+        };
+        assert!(cache.lookup(later(3599), refresh).is_some());
+        assert!(cache.lookup(later(3600), refresh).is_none(), "old: fetch");
+        let failed = DiscoveryCache { attempted_at: Some(later(3600)), ..cache };
+        assert!(failed.lookup(later(3610), refresh).is_some(), "the old document serves until the next try");
+        assert!(failed.lookup(later(3660), refresh).is_none());
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The dashboard: HTML pages under `/ui/`, rendered on the server from the same handlers as the
 //! JSON routes (a page is a view of an API answer), with SVG charts, a small progressive script,
-//! sign-in sessions and CSRF-checked forms for the few actions people take (reruns, retries,
-//! contributor edits, sign-offs).
+//! sign-in sessions (a token, a local user, or the OIDC provider's sign-in) and CSRF-checked
+//! forms for the few actions people take (reruns, retries, contributor edits, sign-offs).
 
 mod assets;
 mod chart;
 mod coverage;
 mod home;
 mod layout;
+mod oidc;
 mod pipelines;
 mod risk;
 mod runs;
@@ -56,6 +57,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/assets/{name}", get(assets::serve))
         .route("/ui/sign-in", get(session::sign_in_page).post(session::sign_in))
         .route("/ui/sign-in/person", post(session::sign_in_person))
+        .route("/ui/sign-in/oidc", get(oidc::start))
+        .route("/ui/sign-in/oidc/callback", get(oidc::callback))
         .route("/ui/sign-out", post(session::sign_out))
         .route("/ui/runs", get(runs::list))
         .route("/ui/runs/{id}", get(runs::one))

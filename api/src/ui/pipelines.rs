@@ -255,7 +255,7 @@ async fn signoff_uid(state: &AppState, uid: &str, step: &str) -> UiResult<String
 
 fn signing_person(session: &super::Session) -> UiResult<&crate::persons::Person> {
     session.person.as_ref().ok_or_else(|| {
-        UiError::Api(ApiError::forbidden("only a person signs: sign in with your email, password and code"))
+        UiError::Api(ApiError::forbidden("only a person signs: sign in as a person (\"Sign in to sign off\")"))
     })
 }
 

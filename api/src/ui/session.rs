@@ -1,7 +1,8 @@
 //! Dashboard sessions: someone signs in with an API token and acts with its scopes, or as a person
-//! (a local user's password and TOTP code) who may sign sign-offs; the session cookie is HttpOnly,
-//! SameSite=Strict and Secure (except on a loopback host), and every form of a session carries its
-//! CSRF secret. The sign-in forms themselves are protected by a double-submit cookie.
+//! (a local user's password and TOTP code, or the OIDC provider's sign-in, `oidc.rs`) who may sign
+//! sign-offs; the session cookie is HttpOnly, SameSite=Strict and Secure (except on a loopback
+//! host), and every form of a session carries its CSRF secret. The sign-in forms themselves are
+//! protected by a double-submit cookie.
 
 use std::marker::PhantomData;
 
@@ -18,6 +19,7 @@ use super::layout::{self, Shell};
 use super::{Session, UiError, UiResult, Viewer, bad_request};
 use crate::auth::{self, Caller, scopes};
 use crate::db;
+use crate::db::persons::PersonCredential;
 use crate::db::sessions::SessionCredential;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
@@ -107,8 +109,12 @@ async fn session_of(headers: &HeaderMap, state: &AppState) -> UiResult<Option<Se
         }
         (None, Some(user)) => {
             let caller = Caller { name: user.email.clone(), scopes: Vec::new() };
+            let credential = match user.credential {
+                PersonCredential::Local => persons::LOCAL,
+                PersonCredential::Oidc => persons::OIDC,
+            };
             let person =
-                Person { email: user.email, groups: user.groups, second_factor: true, credential: persons::LOCAL };
+                Person { email: user.email, groups: user.groups, second_factor: user.second_factor, credential };
             Ok(Some(Session { caller, person: Some(person), csrf: record.csrf }))
         }
         _ => Ok(None),
@@ -116,7 +122,7 @@ async fn session_of(headers: &HeaderMap, state: &AppState) -> UiResult<Option<Se
 }
 
 /// A cookie's value from the `Cookie` headers.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -132,23 +138,47 @@ fn same_secret(expected: &str, given: &str) -> bool {
         && expected.bytes().zip(given.bytes()).fold(0u8, |differ, (a, b)| differ | (a ^ b)) == 0
 }
 
-/// A `Set-Cookie` value for the dashboard's paths. Plain HTTP is only expected on a loopback host
-/// (a developer's machine): everywhere else the cookie is sent over HTTPS only.
+/// Which cross-site requests carry a cookie.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum SameSite {
+    /// None: the session and the sign-in forms.
+    Strict,
+    /// Top-level navigations too, such as the identity provider sending the browser back.
+    Lax,
+}
+
+/// A SameSite=Strict `Set-Cookie` value for the dashboard's paths (see [`set_cookie_with`]).
 fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    set_cookie_with(headers, name, value, max_age_secs, SameSite::Strict)
+}
+
+/// A `Set-Cookie` value for the dashboard's paths, HttpOnly. Plain HTTP is only expected on a
+/// loopback host (a developer's machine): everywhere else the cookie is sent over HTTPS only.
+pub(super) fn set_cookie_with(
+    headers: &HeaderMap,
+    name: &str,
+    value: &str,
+    max_age_secs: i64,
+    same_site: SameSite,
+) -> HeaderValue {
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
     let hostname = host
         .rsplit_once(':')
         .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
         .map_or(host, |(name, _)| name);
     let secure = if matches!(hostname, "localhost" | "127.0.0.1" | "[::1]") { "" } else { "; Secure" };
+    let same_site = match same_site {
+        SameSite::Strict => "Strict",
+        SameSite::Lax => "Lax",
+    };
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/ui; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{secure}"
+        "{name}={value}; Path=/ui; Max-Age={max_age_secs}; HttpOnly; SameSite={same_site}{secure}"
     ))
     .expect("cookie names and hex values are valid header text")
 }
 
 /// Where to go after signing in: a dashboard path of this site, nothing else.
-fn local_target(next: Option<&str>) -> String {
+pub(super) fn local_target(next: Option<&str>) -> String {
     next.filter(|next| next.starts_with("/ui/") && !next.starts_with("//") && !next.contains('\\'))
         .filter(|next| next.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("/ui/")
@@ -157,13 +187,21 @@ fn local_target(next: Option<&str>) -> String {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct NextQuery {
-    next: Option<String>,
+    pub(super) next: Option<String>,
 }
 
-/// The sign-in form.
-pub(super) async fn sign_in_page(headers: HeaderMap, QueryParams(query): QueryParams<NextQuery>) -> Response {
+/// The sign-in form, with a link to the OIDC provider's sign-in when one is configured.
+pub(super) async fn sign_in_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParams(query): QueryParams<NextQuery>,
+) -> Response {
     let secret = auth::random_secret();
     let next = local_target(query.next.as_deref());
+    let provider = state.oidc.as_ref().map(|verifier| {
+        let issuer = &verifier.settings().issuer;
+        (issuer.host_str().unwrap_or(issuer.as_str()).to_owned(), layout::href("/ui/sign-in/oidc", &[("next", &next)]))
+    });
     let viewer = Viewer { session: None };
     let body = html! {
         h1 { "Sign in" }
@@ -176,7 +214,12 @@ pub(super) async fn sign_in_page(headers: HeaderMap, QueryParams(query): QueryPa
             button type="submit" { "Sign in" }
         }
         h2 { "Sign in to sign off" }
-        p { "Release managers sign with their ShipIt account (" code { "shipit-api user create" } "): email, password and the code of their authenticator app." }
+        @if let Some((host, href)) = &provider {
+            p { a class="button" href=(href) { "Sign in with " (host) } }
+            p { "Or sign in with a ShipIt account (" code { "shipit-api user create" } "): email, password and the code of an authenticator app." }
+        } @else {
+            p { "Release managers sign with their ShipIt account (" code { "shipit-api user create" } "): email, password and the code of their authenticator app." }
+        }
         form method="post" action="/ui/sign-in/person" class="stack" {
             input type="hidden" name="csrf" value=(secret);
             input type="hidden" name="next" value=(next);
@@ -273,10 +316,22 @@ pub(super) async fn sign_in_person(
 ) -> UiResult<Response> {
     check_sign_in_form(&headers, &form.csrf)?;
     let person = persons::local::sign_in(&state, form.email.trim(), &form.password, form.totp.trim()).await?;
-    let hours = i64::from(state.config.ui_session_hours.max(1));
-    let expires_at = (Utc::now() + chrono::Duration::hours(hours)).min(person.expires_at);
     tracing::info!(person = %form.email.trim(), "dashboard sign-in as a person");
-    start_session(&state, &headers, SessionCredential::Person(person.id), expires_at, &form.next).await
+    start_person_session(&state, &headers, person.id, person.expires_at, &form.next).await
+}
+
+/// Starts the dashboard session of a person session (a local user's or the OIDC provider's
+/// person), lasting `ui_session_hours` at most and never past the person session.
+pub(super) async fn start_person_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    person_session_id: i64,
+    person_expires_at: chrono::DateTime<Utc>,
+    next: &str,
+) -> UiResult<Response> {
+    let hours = i64::from(state.config.ui_session_hours.max(1));
+    let expires_at = (Utc::now() + chrono::Duration::hours(hours)).min(person_expires_at);
+    start_session(state, headers, SessionCredential::Person(person_session_id), expires_at, next).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,6 +380,8 @@ mod tests {
         assert!(set_cookie(&headers, "a", "b", 5).to_str().unwrap().ends_with("; Secure"));
         headers.insert(header::HOST, HeaderValue::from_static("localhost.evil.example"));
         assert!(set_cookie(&headers, "a", "b", 5).to_str().unwrap().ends_with("; Secure"));
+        let lax = set_cookie_with(&headers, "a", "b", 5, SameSite::Lax);
+        assert!(lax.to_str().unwrap().ends_with("; HttpOnly; SameSite=Lax; Secure"), "{lax:?}");
     }
 
     #[test]

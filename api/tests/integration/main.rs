@@ -10,6 +10,7 @@ mod hardening;
 mod health;
 mod hooks;
 mod migrations;
+mod oidc_sign_in;
 mod openapi;
 mod persons;
 mod pipelines;

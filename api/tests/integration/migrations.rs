@@ -30,6 +30,7 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "events",
             "local_users",
             "notifications",
+            "oidc_logins",
             "person_sessions",
             "pipeline_audit",
             "pipeline_steps",

@@ -304,8 +304,9 @@ async fn bot_tokens_are_403_and_anything_else_but_a_person_401() {
     assert_eq!(status, 401);
 }
 
-/// An OIDC issuer served by wiremock: its discovery document under `/tenant`, and a JWKS that
-/// tests can change.
+/// An OIDC issuer served by wiremock: its discovery document under `/tenant` (naming an
+/// authorization endpoint and a token endpoint, which the dashboard's sign-in tests serve), and a
+/// JWKS that tests can change.
 pub(crate) struct Issuer {
     server: MockServer,
     keys: Arc<Mutex<JwkSet>>,
@@ -323,8 +324,12 @@ impl Issuer {
     pub(crate) async fn start() -> Self {
         let server = MockServer::start().await;
         let keys = Arc::new(Mutex::new(JwkSet { keys: vec![] }));
-        let discovery =
-            json!({"issuer": format!("{}/tenant", server.uri()), "jwks_uri": format!("{}/keys", server.uri())});
+        let discovery = json!({
+            "issuer": format!("{}/tenant", server.uri()),
+            "jwks_uri": format!("{}/keys", server.uri()),
+            "authorization_endpoint": format!("{}/tenant/authorize", server.uri()),
+            "token_endpoint": format!("{}/tenant/oauth/token", server.uri()),
+        });
         Mock::given(method("GET"))
             .and(path("/tenant/.well-known/openid-configuration"))
             .respond_with(ResponseTemplate::new(200).set_body_json(discovery))
@@ -334,8 +339,12 @@ impl Issuer {
         Self { server, keys }
     }
 
-    fn issuer(&self) -> String {
+    pub(crate) fn issuer(&self) -> String {
         format!("{}/tenant", self.server.uri())
+    }
+
+    pub(crate) fn server(&self) -> &MockServer {
+        &self.server
     }
 
     pub(crate) fn settings(&self) -> OidcSettings {
