@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Bugzilla REST mock for the uplift bot's run benchmark: serves the bugs listed in a JSON file
 with the shapes of bugzilla.mozilla.org's answers (search, bug, attachments, comments, history,
-users).
+users, user search: `devN` is `Devn [:devN]`).
 
 Usage: mock-bugzilla.py PORT BUGS.json
 BUGS.json: [{"id": 1500001, "channels": ["beta", "release"], "author": "dev3@example.com"}, ...]
@@ -22,7 +22,8 @@ LATER = "2026-11-21T09:30:00Z"
 
 def user(email):
     number = sum(email.encode()) % 100_000
-    return {"id": number, "name": email, "real_name": email.split("@")[0].title(), "email": email}
+    nick = email.split("@")[0]
+    return {"id": number, "name": email, "real_name": f"{nick.title()} [:{nick}]", "email": email}
 
 
 def bug_fields(bug):
@@ -135,6 +136,10 @@ class Handler(BaseHTTPRequestHandler):
             ids = [bug_id for bug_id, bug in sorted(BUGS.items())
                    if any(flag == f"approval-mozilla-{channel}?" for channel in bug["channels"])]
             return self.answer(200, {"bugs": [{"id": bug_id} for bug_id in ids]})
+        if url.path == "/rest/user" and "match" in query:
+            nick = query["match"][0].lstrip(":")
+            found = [user(f"{nick}@example.com")] if re.fullmatch(r"dev\d+", nick) else []
+            return self.answer(200, {"users": found})
         if url.path == "/rest/user":
             return self.answer(200, {"users": [user(name) for name in query.get("names", [])]})
         match = re.fullmatch(r"/rest/bug/(\d+)(?:/(attachment|comment|history))?", url.path)

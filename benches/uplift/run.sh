@@ -3,7 +3,8 @@
 # Bugzilla (mock-bugzilla.py, bugzilla.mozilla.org's answer shapes), the real API on a private
 # PostgreSQL cluster, and the repository made by make-repo.sh (its last 900 main commits are the
 # patches of bugs 1500000-1500299, three each). Two passes, timed with GNU time:
-#   cold  no saved history index: every commit of main read and indexed, every bug fetched,
+#   cold  no saved history index or nickname directory: every commit of main read and indexed
+#         (while the bugs are fetched), every bug fetched,
 #         analysed (per-patch metrics), uploaded, and its patches grafted onto each requested
 #         channel's branch;
 #   warm  the same bugs again: the index read back (no commit walked), bugs fetched and analysed,
@@ -21,8 +22,9 @@ cargo build --release --locked -q -p shipit-api -p shipit-uplift
 root=$(pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 
-# The cold pass starts without the history index of an earlier run.
-rm -f "$(cd "$repo" && realpath "$(git rev-parse --git-common-dir)")/shipit-uplift-history"
+# The cold pass starts without the history index and the reviewers' nicknames of an earlier run.
+git_dir=$(cd "$repo" && realpath "$(git rev-parse --git-common-dir)")
+rm -f "$git_dir/shipit-uplift-history" "$git_dir/shipit-uplift-nicknames.json"
 work=$(mktemp -d)
 # As root the private cluster runs as the postgres user, who must be able to enter this directory.
 chmod 755 "$work"

@@ -103,7 +103,10 @@ pub(super) async fn callback(
     QueryParams(query): QueryParams<CallbackQuery>,
 ) -> UiResult<Response> {
     let provider = provider(&state)?;
-    let mut response = finish_sign_in(&state, provider, &headers, query).await.into_response();
+    let mut response = match finish_sign_in(&state, provider, &headers, query).await {
+        Ok(signed_in) => continue_page(signed_in),
+        Err(error) => error.into_response(),
+    };
     let cookie = session::set_cookie_with(&headers, BINDING_COOKIE, "", 0, SameSite::Lax);
     response.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(response)
@@ -167,6 +170,33 @@ async fn finish_sign_in(
     session::start_person_session(state, headers, person_session, person_expires_at, &login.next).await
 }
 
+/// The session's redirect to `next` as a page that goes there itself. The browser came from the
+/// provider's site, and a redirect would carry on that cross-site navigation, on which the
+/// session cookie (SameSite=Strict) is not sent: `next` would look signed out. The refresh
+/// (`Refresh: 0;url=…`, and a link) is a navigation this site starts.
+fn continue_page(redirect: Response) -> Response {
+    let (mut parts, _) = redirect.into_parts();
+    let target = parts.headers.remove(header::LOCATION).and_then(|value| value.to_str().ok().map(str::to_owned));
+    let target = target.unwrap_or_else(|| "/ui/".to_owned());
+    let page = maud::html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Signed in · ShipIt" }
+            }
+            body { main { p { "Signed in. " a href=(target) { "Continue" } } } }
+        }
+    };
+    parts.status = StatusCode::OK;
+    parts.headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+    // `target` is a path of the dashboard (`session::local_target`): a valid header value.
+    if let Ok(refresh) = header::HeaderValue::from_str(&format!("0;url={target}")) {
+        parts.headers.insert(header::REFRESH, refresh);
+    }
+    Response::from_parts(parts, axum::body::Body::from(page.into_string()))
+}
+
 /// The ID token the token endpoint gives for `code`. A provider that cannot be reached or fails
 /// is a 502; one refusing the code a 401.
 async fn redeem_code(state: &AppState, provider: &OidcVerifier, code: &str, code_verifier: &str) -> UiResult<String> {
@@ -188,7 +218,8 @@ async fn redeem_code(state: &AppState, provider: &OidcVerifier, code: &str, code
         tracing::warn!(%error, "the identity provider's token endpoint failed");
         bad_gateway(format!("the identity provider's token endpoint failed: {error}"))
     };
-    let response = state.upstream.send(request).await.map_err(|error| unreachable(&error))?;
+    // A code is good for one request: it is never sent again, even after a timeout.
+    let response = request.send().await.map_err(|error| unreachable(&error))?;
     let status = response.status();
     let body = read_bounded(response, MAX_DOCUMENT_BYTES).await.map_err(|error| unreachable(&error))?;
     let answer = serde_json::from_slice::<Value>(&body).ok();
