@@ -15,11 +15,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(crate::sweeper::sweep_silent_runs(state.clone()));
-    let engine = state
-        .config
-        .pipelines
-        .engine
-        .then(|| tokio::spawn(crate::pipelines::engine::run(state.clone(), state.listen_config.clone())));
+    let engine =
+        state.config.pipelines.engine.then(|| {
+            tokio::spawn(crate::pipelines::engine::run(state.clone(), state.listen_config.as_deref().cloned()))
+        });
     // Whoever moves pipelines also tells people about their sign-offs.
     let notifications =
         state.config.pipelines.engine.then(|| tokio::spawn(crate::pipelines::services::run(state.clone())));

@@ -23,7 +23,6 @@ pub type LookupKey = (String, String, String, String);
 type NodeKey = (i64, i64, String);
 
 /// The in-memory coverage cache.
-#[derive(Clone)]
 pub struct CoverageCache {
     lookups: Cache<LookupKey, ReportRef>,
     nodes: Cache<NodeKey, Arc<PathCoverage>>,

@@ -34,9 +34,10 @@ pub struct AppState {
     /// Cached pushlog lookups, a bounded number at once.
     pub pushes: Arc<PushLookups>,
     /// Coverage report lookups and nodes kept in memory.
-    pub coverage_cache: CoverageCache,
+    pub coverage_cache: Arc<CoverageCache>,
     /// How to reach the database outside the pool, for the pipeline engine's `LISTEN`.
-    pub listen_config: Option<tokio_postgres::Config>,
+    /// In an Arc, as everything here: the state is cloned for every request.
+    pub listen_config: Option<Arc<tokio_postgres::Config>>,
     /// The checker of the identity provider's ID tokens, when `[oidc]` is configured.
     pub oidc: Option<Arc<OidcVerifier>>,
 }
@@ -62,10 +63,11 @@ impl AppState {
             pool,
             uploads: Arc::new(Semaphore::new(config.coverage_upload_concurrency)),
             pushes: Arc::new(pushes),
-            coverage_cache: CoverageCache::new(
+            // In an Arc: the state is cloned for every request, and a cache's clone is not cheap.
+            coverage_cache: Arc::new(CoverageCache::new(
                 config.coverage_cache_bytes,
                 Duration::try_from_secs_f64(config.coverage_lookup_ttl_secs).unwrap_or_default(),
-            ),
+            )),
             config: Arc::new(config),
             metrics: crate::metrics::handle(),
             upstream,
@@ -78,7 +80,7 @@ impl AppState {
 
     /// Lets the pipeline engine `LISTEN` on the database `config` points to.
     pub fn with_listen_config(mut self, config: tokio_postgres::Config) -> Self {
-        self.listen_config = Some(config);
+        self.listen_config = Some(Arc::new(config));
         self
     }
 

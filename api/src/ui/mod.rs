@@ -80,6 +80,37 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/pipelines/{uid}/steps/{step}/sign", post(pipelines::sign))
         .route("/ui/pipelines/{uid}/steps/{step}/withdraw", post(pipelines::withdraw))
         .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(errors_as_pages))
+}
+
+/// Every error of the dashboard is a page, whatever produced it: a page's own error is one
+/// already; the refusals of extractors (a query or form that cannot be read, a body over the
+/// limit, an unknown path) and of the API's handlers arrive as problem+json or plain text, and
+/// are drawn as the same error page with their status and detail.
+async fn errors_as_pages(response: Response) -> Response {
+    let status = response.status();
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if status.as_u16() < 400 || is_page {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let problem = serde_json::from_slice::<shipit_shared::api_types::Problem>(&text).ok();
+    let page = match problem {
+        Some(problem) => layout::error_page(status, &problem.title, &problem.detail, problem.field.as_deref()),
+        None => {
+            let detail = String::from_utf8_lossy(&text).trim().to_owned();
+            let title = status.canonical_reason().unwrap_or("Error");
+            layout::error_page(status, title, if detail.is_empty() { title } else { &detail }, None)
+        }
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Response::from_parts(parts, page.into_response().into_body())
 }
 
 /// Whether a request for `/` comes from a browser, which is sent to the dashboard.

@@ -5,7 +5,8 @@
 //! overlong strings, huge and negative numbers, SQL metacharacters and `../` in every path and
 //! query parameter; deeply nested JSON, bodies over the limit and gzip bombs on every body. No
 //! answer may be a 500, every error is problem+json, and the server still answers its heartbeat
-//! at the end.
+//! at the end. The dashboard's pages and forms, read from its router, get the same probes, and
+//! every form is refused without a session, with a forged CSRF secret, or from another site.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -265,11 +266,13 @@ impl Operation {
 struct Prober {
     failures: Vec<String>,
     requests: usize,
+    /// What every error answer must be: problem+json for the API, an HTML page for the dashboard.
+    error_type: &'static str,
 }
 
 impl Prober {
     /// Sends the request; records a failure when the answer is a 5xx other than an honest
-    /// 502/503, or an error without a problem+json body, or a status outside `expected`.
+    /// 502/503, or an error that is not of `error_type`, or a status outside `expected`.
     async fn check(&mut self, what: String, request: reqwest::RequestBuilder, expected: &[u16]) {
         self.requests += 1;
         let response = match request.send().await {
@@ -290,7 +293,7 @@ impl Prober {
         // The heartbeat's 503 is its own JSON document.
         let heartbeat = status.as_u16() == 503 && content_type.starts_with("application/json");
         if (status.is_client_error() || status.is_server_error())
-            && !content_type.starts_with("application/problem+json")
+            && !content_type.starts_with(self.error_type)
             && !heartbeat
         {
             self.failures.push(format!("{what}: {status} with `{content_type}`"));
@@ -334,7 +337,7 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
     let operations = operations(&document);
     let person = person_token(&store, dir.path(), &client, &server.base).await;
     assert!(operations.len() >= 30, "the OpenAPI document lists {} operations", operations.len());
-    let mut prober = Prober { failures: Vec::new(), requests: 0 };
+    let mut prober = Prober { failures: Vec::new(), requests: 0, error_type: "application/problem+json" };
 
     for operation in &operations {
         let name = format!("{} {}", operation.method, operation.template);
@@ -429,6 +432,158 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
                 .header("content-encoding", "gzip")
                 .body(gzip(&bomb));
             prober.check(format!("{name} with a gzip bomb"), built, &[400, 413]).await;
+        }
+    }
+
+    let heartbeat = client.get(format!("{}/__heartbeat__", server.base)).send().await.unwrap();
+    assert_eq!(heartbeat.status(), 200, "the server no longer answers its heartbeat");
+    drop(server);
+    store.drop_database().await;
+    assert!(
+        prober.failures.is_empty(),
+        "{} of {} probes failed:\n{}",
+        prober.failures.len(),
+        prober.requests,
+        prober.failures.join("\n")
+    );
+}
+
+/// The dashboard's routes and their methods, read from its router (`api/src/ui/mod.rs`), so that a
+/// new page or form is probed without anyone adding it here.
+fn dashboard_routes() -> Vec<(Method, String)> {
+    let router = include_str!("../../../api/src/ui/mod.rs");
+    let mut routes = Vec::new();
+    for line in router.lines().map(str::trim).filter(|line| line.starts_with(".route(\"/ui")) {
+        let (template, handlers) = line[".route(\"".len()..].split_once('"').unwrap();
+        for (method, call) in [(Method::GET, "get("), (Method::POST, "post(")] {
+            if handlers.contains(call) {
+                routes.push((method, template.to_owned()));
+            }
+        }
+    }
+    routes
+}
+
+/// A dashboard session signed in with `token` through the sign-in form: the cookie and the
+/// session's CSRF secret.
+async fn dashboard_session(client: &reqwest::Client, base: &str, token: &str) -> (String, String) {
+    let hidden = |page: &str| {
+        let marker = "name=\"csrf\" value=\"";
+        let start = page.find(marker).expect("a form with its secret") + marker.len();
+        page[start..].split('"').next().unwrap().to_owned()
+    };
+    let cookie_of = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(|value| {
+                value.split(';').next().filter(|pair| pair.starts_with(name) && pair.len() > name.len() + 1)
+            })
+            .map(str::to_owned)
+    };
+    let page = client.get(format!("{base}/ui/sign-in")).send().await.unwrap();
+    let sign_in_cookie = cookie_of(&page, "shipit_sign_in").expect("the sign-in form's cookie");
+    let form = [("token", token), ("csrf", &hidden(&page.text().await.unwrap())), ("next", "/ui/")];
+    let signed = client
+        .post(format!("{base}/ui/sign-in"))
+        .header("cookie", &sign_in_cookie)
+        .header("origin", base)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_of(&signed, "shipit_session").unwrap_or_else(|| panic!("not signed in: {}", signed.status()));
+    let home = client.get(format!("{base}/ui/")).header("cookie", &session).send().await.unwrap();
+    (session.clone(), hidden(&home.text().await.unwrap()))
+}
+
+#[tokio::test]
+async fn every_page_and_form_of_the_dashboard_holds_against_hostile_requests() {
+    let store = Store::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let all = token(&store, dir.path(), "security-all", "project:shipit:*", None);
+    let server = Server::start(&store, dir.path());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut routes = dashboard_routes();
+    assert!(routes.len() >= 25, "the dashboard's router lists {} routes", routes.len());
+    // Signing out ends the session the other forms are probed with: last.
+    routes.sort_by_key(|(_, template)| template == "/ui/sign-out");
+    let (session, csrf) = dashboard_session(&client, &server.base, &all).await;
+    let mut prober = Prober { failures: Vec::new(), requests: 0, error_type: "text/html" };
+    let fill = |template: &str, value: &str| {
+        let mut path = template.to_owned();
+        while let Some(start) = path.find('{') {
+            let end = path[start..].find('}').unwrap() + start;
+            path.replace_range(start..=end, value);
+        }
+        format!("{}{path}", server.base)
+    };
+    const QUERY: &[&str] =
+        &["next", "repository", "path", "changeset", "suite", "platform", "status", "bot", "band", "since"];
+    let overlong = overlong();
+    let hostile = || HOSTILE.iter().copied().chain([overlong.as_str()]);
+
+    for (method, template) in &routes {
+        let name = format!("{method} {template}");
+        if *method == Method::GET {
+            // Every path parameter and the dashboard's query parameters, signed in or not.
+            for value in hostile() {
+                // (`../../x` in a path is resolved by the client to a path outside the dashboard.)
+                let url = if value == "../../x" { fill(template, "1") } else { fill(template, value) };
+                let short = &value[..value.len().min(40)];
+                prober.check(format!("{name} with {short} in the path"), client.get(&url), &[]).await;
+                for parameter in QUERY {
+                    let url = format!("{}?{parameter}={value}", fill(template, "1"));
+                    let request = client.get(&url).header("cookie", &session);
+                    prober.check(format!("{name} with {parameter}={short}"), request, &[]).await;
+                }
+            }
+            continue;
+        }
+        let url = fill(template, "1");
+        let sign_in = template.starts_with("/ui/sign-in");
+        let form =
+            |body: String| client.post(&url).header("content-type", "application/x-www-form-urlencoded").body(body);
+        // Without a session every form is refused, before its body is read; the sign-in forms,
+        // which need none, refuse a form without the secret of their own cookie.
+        let large = format!("csrf={}", "x".repeat(BODY_LIMIT + 1024));
+        let refused = if sign_in { &[403, 413][..] } else { &[401][..] };
+        // (A sign-in form without its other fields is a 422.)
+        let unsigned = if sign_in { &[403, 422][..] } else { &[401][..] };
+        prober.check(format!("{name} without a session"), form(format!("csrf={csrf}")), unsigned).await;
+        prober.check(format!("{name} without a session, over the limit"), form(large.clone()), refused).await;
+        let bomb = client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-encoding", "gzip")
+            .body(gzip(&vec![b'a'; 64 * BODY_LIMIT]));
+        prober.check(format!("{name} with a gzip bomb"), bomb, &[400, 401, 403, 413, 415]).await;
+        if sign_in {
+            continue;
+        }
+        // With a session: a forged secret, another site, a body over the limit, NUL characters.
+        let signed = |body: String| form(body).header("cookie", &session);
+        // (A form missing its other fields may be refused as such first, 422: nothing is done.)
+        prober.check(format!("{name} with a forged secret"), signed("csrf=forged".into()), &[403, 422]).await;
+        let foreign = signed(format!("csrf={csrf}")).header("origin", "https://evil.example");
+        prober.check(format!("{name} from another site"), foreign, &[403]).await;
+        let cross = signed(format!("csrf={csrf}")).header("sec-fetch-site", "cross-site");
+        prober.check(format!("{name} sent cross-site"), cross, &[403]).await;
+        prober.check(format!("{name} over the limit"), signed(large), &[413]).await;
+        let nul = signed(format!("csrf={csrf}&karma=%00&comment_public=a%00b&group=%00&reason=%00"));
+        prober.check(format!("{name} with NUL characters"), nul, &[]).await;
+    }
+    // Assets are served from the binary only.
+    for path in ["..%2F..%2FCargo.toml", "..%2fstyle.css", "%2e%2e%2fmod.rs", "style.css%00.js"] {
+        let answer = client.get(format!("{}/ui/assets/{path}", server.base)).send().await.unwrap();
+        if answer.status() != StatusCode::NOT_FOUND {
+            prober.failures.push(format!("/ui/assets/{path}: {}", answer.status()));
         }
     }
 
