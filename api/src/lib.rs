@@ -21,6 +21,7 @@ pub mod router;
 pub mod routes;
 pub mod run_store;
 pub mod scheduler;
+pub mod sources;
 pub mod state;
 pub mod sweeper;
 #[cfg(feature = "testing")]

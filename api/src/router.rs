@@ -82,6 +82,7 @@ fn api_routes(config: &ApiConfig) -> (Router<AppState>, utoipa::openapi::OpenApi
         .routes(routes!(coverage::history))
         .routes(routes!(coverage::filters))
         .routes(routes!(coverage::zero))
+        .routes(routes!(coverage::source))
         .routes(routes!(runs::list_runs, runs::create_run))
         .routes(routes!(runs::get_run, runs::report_progress))
         .routes(routes!(runs::finish_run))

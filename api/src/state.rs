@@ -16,6 +16,10 @@ use crate::coverage_cache::CoverageCache;
 use crate::persons::oidc::OidcVerifier;
 use crate::pushes::PushLookups;
 use crate::run_store::DbRunStore;
+use crate::sources::SourceFiles;
+
+/// Bytes of files' sources kept in memory.
+const SOURCE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -35,6 +39,8 @@ pub struct AppState {
     pub pushes: Arc<PushLookups>,
     /// Coverage report lookups and nodes kept in memory.
     pub coverage_cache: Arc<CoverageCache>,
+    /// Files' sources read from hg.mozilla.org for the file view, kept in memory.
+    pub sources: Arc<SourceFiles>,
     /// How to reach the database outside the pool, for the pipeline engine's `LISTEN`.
     /// In an Arc, as everything here: the state is cloned for every request.
     pub listen_config: Option<Arc<tokio_postgres::Config>>,
@@ -63,6 +69,7 @@ impl AppState {
             pool,
             uploads: Arc::new(Semaphore::new(config.coverage_upload_concurrency)),
             pushes: Arc::new(pushes),
+            sources: Arc::new(SourceFiles::new(SOURCE_CACHE_BYTES, config.pushlog_concurrency)),
             // In an Arc: the state is cloned for every request, and a cache's clone is not cheap.
             coverage_cache: Arc::new(CoverageCache::new(
                 config.coverage_cache_bytes,

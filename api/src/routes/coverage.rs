@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use shipit_shared::api_types::Problem;
 use shipit_shared::api_types::coverage::{
     ALL, CoverageFilters, CoverageReport, CoverageUpload, HistoryPoint, HistoryQuery, LatestReport, PathChild,
-    PathCoverage, PathQuery, RepositoryQuery, ZeroCoverageReport,
+    PathCoverage, PathQuery, RepositoryQuery, SourceQuery, ZeroCoverageReport,
 };
 use shipit_shared::pushlog;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -27,6 +27,8 @@ use crate::extract::{QueryParams, check_json_content, holds_etag};
 use crate::state::AppState;
 
 const LATEST_REPORTS: i64 = 10;
+/// The longest path whose source is asked for.
+const MAX_PATH_BYTES: usize = 4096;
 
 /// Upload a report (JSON, gzip-compressed or not); a report with the same repository, revision,
 /// suite and platform is replaced. The token is checked before a byte of the body is read; the
@@ -258,6 +260,44 @@ pub async fn zero(
     let report = resolve_report(&state, &query.repository, query.changeset.as_deref(), ALL, ALL).await?;
     let files = db::coverage::zero_coverage(&state.pool, report.id).await?;
     Ok(Json(ZeroCoverageReport { changeset: report.revision, push: report.push_id, files }))
+}
+
+/// The text of a file at a changeset, read from hg.mozilla.org (at most 2 MiB) and kept in memory:
+/// the source of the dashboard's file view. A file at a changeset never changes: answers may be
+/// cached for a day.
+#[utoipa::path(get, path = "/coverage/source", tag = "coverage", params(SourceQuery), responses(
+    (status = 200, description = "The file's text", body = String, content_type = "text/plain"),
+    (status = "4XX", description = "A bad changeset or path; no such file at hg.mozilla.org (404); a file over 2 MiB (413)", body = Problem, content_type = "application/problem+json"),
+    (status = 502, description = "hg.mozilla.org failed", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Too many lookups at once: try again after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn source(
+    State(state): State<AppState>,
+    _reader: Reader,
+    QueryParams(query): QueryParams<SourceQuery>,
+) -> ApiResult<Response> {
+    let text = file_source(&state, &query.repository, &query.changeset, &query.path).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+        (header::CACHE_CONTROL, "public, max-age=86400, immutable"),
+    ];
+    Ok((headers, text.to_string()).into_response())
+}
+
+/// The text of `path` at `changeset`, checked as `GET /coverage/source` checks them.
+pub async fn file_source(state: &AppState, repository: &str, changeset: &str, path: &str) -> ApiResult<Arc<str>> {
+    check_repository(repository)?;
+    if !is_revision(changeset) {
+        return Err(ApiError::invalid_field("changeset", "a changeset is 12 to 40 hexadecimal digits"));
+    }
+    let path = normalise_path(path)?;
+    if path.is_empty() || path.len() > MAX_PATH_BYTES {
+        return Err(ApiError::invalid_field(
+            "path",
+            format!("a file's path is needed, of at most {MAX_PATH_BYTES} bytes"),
+        ));
+    }
+    state.sources.get(&state.upstream, &state.config.hgmo_url, repository, changeset, &path).await
 }
 
 fn or_all(name: Option<&str>) -> &str {

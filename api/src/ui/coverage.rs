@@ -13,6 +13,7 @@ use super::layout::{self, Shell, href, percent_bar, short};
 use super::{UiResult, Viewer, non_empty};
 use crate::auth::Reader;
 use crate::db;
+use crate::error::ApiError;
 use crate::extract::QueryParams;
 use crate::routes::coverage;
 use crate::state::AppState;
@@ -89,6 +90,10 @@ pub(super) async fn browse(
             label: format!("{} on {}: {:.2} %", short(&point.changeset), point.date.format("%Y-%m-%d"), point.coverage),
         })
         .collect();
+    let source = match node.kind.as_str() {
+        "file" => Some(coverage::file_source(&state, &query.repository, &node.changeset, &node.path).await),
+        _ => None,
+    };
     let title =
         if node.path.is_empty() { query.repository.clone() } else { format!("{} · {}", node.path, query.repository) };
     let body = html! {
@@ -117,7 +122,7 @@ pub(super) async fn browse(
             " · " a href=(href("/ui/coverage/zero", &[("repository", &query.repository), ("changeset", &query.changeset)])) { "Zero-coverage report" }
         }
         (chart::line_chart(&format!("Coverage of {} over time", if node.path.is_empty() { "the repository" } else { &node.path }), &points))
-        @if node.kind == "directory" { (children(&query, &node)) } @else { (lines(&node)) }
+        @if node.kind == "directory" { (children(&query, &node)) } @else { (lines(&node, source.as_ref())) }
     };
     Ok(layout::page(&Shell { title: &title, section: "coverage", viewer: &viewer }, body))
 }
@@ -183,19 +188,28 @@ fn children(query: &Browse, node: &PathCoverage) -> Markup {
 }
 
 /// A file's lines: the hits of each (`-1`: not instrumented).
-fn lines(node: &PathCoverage) -> Markup {
+/// A file's lines with their hits, and its source when hg.mozilla.org gave it (else why not).
+fn lines(node: &PathCoverage, source: Option<&Result<std::sync::Arc<str>, ApiError>>) -> Markup {
     let hits = node.coverage.as_deref().unwrap_or_default();
+    let text: Vec<&str> = match source {
+        Some(Ok(text)) => text.lines().collect(),
+        _ => Vec::new(),
+    };
+    let count = hits.len().max(text.len());
     html! {
         h2 { "Lines" }
         p class="legend" { span class="line covered" { "covered" } " " span class="line uncovered" { "not covered" } " " span class="line none" { "not instrumented" } }
+        @if let Some(Err(error)) = source { p class="muted" { "Source not shown: " (error.problem().detail) } }
         table class="lines" {
-            thead { tr { th scope="col" class="number" { "Line" } th scope="col" class="number" { "Hits" } } }
+            thead { tr { th scope="col" class="number" { "Line" } th scope="col" class="number" { "Hits" } @if !text.is_empty() { th scope="col" { "Source" } } } }
             tbody {
-                @for (index, count) in hits.iter().enumerate() {
-                    @let class = match count { c if *c < 0 => "none", 0 => "uncovered", _ => "covered" };
+                @for index in 0..count {
+                    @let hit = hits.get(index).copied().unwrap_or(-1);
+                    @let class = match hit { c if c < 0 => "none", 0 => "uncovered", _ => "covered" };
                     tr class={ "line " (class) } {
                         td class="number" { (index + 1) }
-                        td class="number" { @if *count >= 0 { (count) } @else { "–" } }
+                        td class="number" { @if hit >= 0 { (hit) } @else { "–" } }
+                        @if !text.is_empty() { td class="source" { code { (text.get(index).copied().unwrap_or_default()) } } }
                     }
                 }
             }

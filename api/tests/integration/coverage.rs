@@ -472,3 +472,62 @@ async fn a_repository_is_a_plain_pushlog_path_and_lookups_are_cached_and_bounded
             .all(|request| request.url.path() == "/integration/autoland/json-pushes")
     );
 }
+
+#[tokio::test]
+async fn a_files_source_comes_from_hg_once_and_its_failures_are_clear() {
+    let hg = MockServer::start().await;
+    let main_c = include_str!("../../../fixtures/coverage/c-project/main.c");
+    let raw = |file: &str| format!("/mozilla-central/raw-file/{}/c-project/{file}", revision(1));
+    Mock::given(method("GET"))
+        .and(path(raw("main.c")))
+        .respond_with(ResponseTemplate::new(200).set_body_string(main_c))
+        .expect(1)
+        .mount(&hg)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(raw("stats.c")))
+        .respond_with(ResponseTemplate::new(404).set_body_string("not found"))
+        .expect(1)
+        .mount(&hg)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(raw("huge.c")))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(3 * 1024 * 1024)))
+        .mount(&hg)
+        .await;
+    Mock::given(method("GET")).and(path(raw("broken.c"))).respond_with(ResponseTemplate::new(500)).mount(&hg).await;
+    let app = TestApp::builder().configure(|config| config.hgmo_url = hg.uri()).spawn().await;
+    let (token, report) = (app.token(&["project:shipit:coverage/manage"]).await, upload(1, "all", "all", c_project()));
+    send(&app, &token, &report).await;
+    let source = |file: &str, changeset: String| {
+        let url = app.url(&format!("/coverage/source?repository=mozilla-central&changeset={changeset}&path={file}"));
+        app.client.get(url).send()
+    };
+
+    for _ in 0..2 {
+        let answer = source("c-project/main.c", revision(1)).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["cache-control"], "public, max-age=86400, immutable");
+        assert_eq!(answer.text().await.unwrap(), main_c, "asked of hg.mozilla.org once (the mock expects one call)");
+    }
+    for _ in 0..2 {
+        problem(source("c-project/stats.c", revision(1)).await.unwrap(), 404).await;
+    }
+    problem(source("c-project/huge.c", revision(1)).await.unwrap(), 413).await;
+    problem(source("c-project/broken.c", revision(1)).await.unwrap(), 502).await;
+    problem(source("c-project/../../etc/passwd", revision(1)).await.unwrap(), 400).await;
+    problem(source("c-project/main.c", "not-hex".into()).await.unwrap(), 400).await;
+    problem(source("", revision(1)).await.unwrap(), 400).await;
+
+    // The file view shows the source beside the hits, or says why it cannot.
+    let page = |file: &str| {
+        let (client, url) = (&app.client, app.url(&format!("/ui/coverage?repository=mozilla-central&path={file}")));
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let shown = page("c-project/main.c").await;
+    assert!(shown.contains(r#"<td class="source"><code>int main(int argc, char **argv)</code></td>"#), "{shown}");
+    let missing = page("c-project/stats.c").await;
+    assert!(missing.contains("Source not shown: hg.mozilla.org has no c-project/stats.c"), "{missing}");
+    assert!(!missing.contains(r#"class="source""#));
+    hg.verify().await;
+}

@@ -180,6 +180,18 @@ pub struct RepositoryQuery {
     pub changeset: Option<String>,
 }
 
+/// The query of `GET /coverage/source`.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams, Serialize)]
+#[into_params(parameter_in = Query)]
+pub struct SourceQuery {
+    /// The repository on hg.mozilla.org (`mozilla-central`).
+    pub repository: String,
+    /// The changeset, 12 to 40 hexadecimal digits.
+    pub changeset: String,
+    /// The file, repository-relative.
+    pub path: String,
+}
+
 /// The answer of `GET /coverage/zero`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Serialize, ToSchema)]
 pub struct ZeroCoverageReport {
