@@ -271,6 +271,22 @@ struct Prober {
 }
 
 impl Prober {
+    /// Checks that the server still answers its heartbeat, stops it, drops its database, and
+    /// fails listing every probe that failed.
+    async fn finish(self, client: &reqwest::Client, server: Server, store: Store) {
+        let heartbeat = client.get(format!("{}/__heartbeat__", server.base)).send().await.unwrap();
+        assert_eq!(heartbeat.status(), 200, "the server no longer answers its heartbeat");
+        drop(server);
+        store.drop_database().await;
+        assert!(
+            self.failures.is_empty(),
+            "{} of {} probes failed:\n{}",
+            self.failures.len(),
+            self.requests,
+            self.failures.join("\n")
+        );
+    }
+
     /// Sends the request; records a failure when the answer is a 5xx other than an honest
     /// 502/503, or an error that is not of `error_type`, or a status outside `expected`.
     async fn check(&mut self, what: String, request: reqwest::RequestBuilder, expected: &[u16]) {
@@ -435,17 +451,7 @@ async fn every_route_of_the_openapi_document_holds_against_hostile_requests() {
         }
     }
 
-    let heartbeat = client.get(format!("{}/__heartbeat__", server.base)).send().await.unwrap();
-    assert_eq!(heartbeat.status(), 200, "the server no longer answers its heartbeat");
-    drop(server);
-    store.drop_database().await;
-    assert!(
-        prober.failures.is_empty(),
-        "{} of {} probes failed:\n{}",
-        prober.failures.len(),
-        prober.requests,
-        prober.failures.join("\n")
-    );
+    prober.finish(&client, server, store).await;
 }
 
 /// The dashboard's routes and their methods, read from its router (`api/src/ui/mod.rs`), so that a
@@ -587,15 +593,5 @@ async fn every_page_and_form_of_the_dashboard_holds_against_hostile_requests() {
         }
     }
 
-    let heartbeat = client.get(format!("{}/__heartbeat__", server.base)).send().await.unwrap();
-    assert_eq!(heartbeat.status(), 200, "the server no longer answers its heartbeat");
-    drop(server);
-    store.drop_database().await;
-    assert!(
-        prober.failures.is_empty(),
-        "{} of {} probes failed:\n{}",
-        prober.failures.len(),
-        prober.requests,
-        prober.failures.join("\n")
-    );
+    prober.finish(&client, server, store).await;
 }

@@ -22,10 +22,10 @@ use serde_json::Value;
 use shipit_shared::http::{HttpError, RetryPolicy, UpstreamClient};
 use shipit_uplift::Error;
 use shipit_uplift::analysis::{self, Analysis, RequestStatus};
-use shipit_uplift::bugzilla::{Bugzilla, BugzillaSettings};
+use shipit_uplift::bugzilla::{BugData, Bugzilla, BugzillaSettings};
 use shipit_uplift::form;
 use shipit_uplift::history::{self, History, HistorySettings};
-use shipit_uplift::landing::{self, Repositories};
+use shipit_uplift::landing::{self, Landings, Repositories};
 use shipit_uplift::nickname::Reviewers;
 use shipit_uplift::release::ReleaseCalendar;
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -59,17 +59,22 @@ async fn analyze(id: i64) -> Analysis {
     analyze_on(&server, id).await
 }
 
-async fn analyze_on(server: &MockServer, id: i64) -> Analysis {
-    let data = client(server, Duration::from_secs(5)).bug_data(id).await.unwrap();
-    let landings = landing::find(&data.comments, &Repositories::default());
+/// The analysis of a bug with no history, release calendar or mapped reviewers.
+fn analyze_alone(data: &BugData, landings: &Landings) -> Analysis {
     analysis::analyze(
-        &data,
-        &landings,
+        data,
+        landings,
         &History::default(),
         &HistorySettings::default(),
         &ReleaseCalendar::default(),
         &Reviewers::default(),
     )
+}
+
+async fn analyze_on(server: &MockServer, id: i64) -> Analysis {
+    let data = client(server, Duration::from_secs(5)).bug_data(id).await.unwrap();
+    let landings = landing::find(&data.comments, &Repositories::default());
+    analyze_alone(&data, &landings)
 }
 
 fn roles(analysis: &Analysis, email: &str) -> Vec<String> {
@@ -638,17 +643,7 @@ async fn landings_are_mapped_through_the_mapper_or_the_history() {
     let data = client(&bugzilla, Duration::from_secs(5)).bug_data(1900001).await.unwrap();
 
     let found = landing::find(&data.comments, &Repositories::default());
-    let unmapped = |landings: &landing::Landings| {
-        analysis::analyze(
-            &data,
-            landings,
-            &History::default(),
-            &HistorySettings::default(),
-            &ReleaseCalendar::default(),
-            &Reviewers::default(),
-        )
-        .unmapped_landings
-    };
+    let unmapped = |landings: &landing::Landings| analyze_alone(&data, landings).unmapped_landings;
     assert_eq!(unmapped(&found).len(), 3, "without a mapper, only the GitHub landing (a git id) is mapped");
     let mut landings = found.landings;
     mapper.resolve(&mut landings).await.unwrap();
@@ -707,14 +702,7 @@ async fn release_delta_runs_from_the_first_nightly_landing_to_the_day_the_channe
     assert_eq!(delta("beta"), Some((day("2025-06-24") - landed).num_seconds()), "beta's 140 ships next");
     assert_eq!(delta("release"), Some((day("2025-05-27") - landed).num_seconds()), "139 shipped");
     assert_eq!(delta("esr140"), delta("beta"), "ESR 140 is beta's version");
-    let without = analysis::analyze(
-        &data,
-        &landings,
-        &History::default(),
-        &HistorySettings::default(),
-        &ReleaseCalendar::default(),
-        &Reviewers::default(),
-    );
+    let without = analyze_alone(&data, &landings);
     assert!(without.requests.values().all(|request| request.release_delta.is_none()));
 }
 
@@ -934,14 +922,7 @@ async fn links_to_other_repositories_are_listed_as_ignored_not_taken_as_landings
     let firefox = Repositories::new(["https://github.com/mozilla-firefox/firefox.git"]);
 
     let landings = landing::find(&data.comments, &firefox);
-    let analysis = analysis::analyze(
-        &data,
-        &landings,
-        &History::default(),
-        &HistorySettings::default(),
-        &ReleaseCalendar::default(),
-        &Reviewers::default(),
-    );
+    let analysis = analyze_alone(&data, &landings);
 
     let cited = |channel: &str| -> Vec<String> {
         analysis.landings[channel]
