@@ -32,6 +32,10 @@ SHIPIT_LOCAL_RUNNER__BIN_DIR="$bin" SHIPIT_LOCAL_RUNNER__LOG_DIR="$work/logs" \
 "$bin/static-analysis-bot" --config fixtures/sample/static-analysis.toml check --repo "$work/repository" \
     --base main --patch fixtures/sample/static-analysis.patch --diff-id 1 --revision-id 1 \
     --repository-name sample --format markdown --output "$work/static-analysis.md"
+# Every commit of the sample repository scored with a model trained on real history.
+sed "s|^path = .*|path = \"$work/repository\"|" fixtures/sample/risk.toml >"$work/risk.toml"
+"$bin/risk-bot" run --config "$work/risk.toml" --repository sample \
+    --revisions "$(git -C "$work/repository" rev-list --no-merges main | tr '\n' ' ')"
 # A release pipeline as release-runner creates one, waiting for its sign-offs.
 http_put_json "$api/pipelines/firefox-99.0b1" "$token" fixtures/sample/pipeline.json
 say "sample data loaded: $api/runs, $api/ui/pipelines/firefox-99.0b1"

@@ -139,7 +139,7 @@ fn card(stored: &Assessment) -> Markup {
                     @if let Some(percent) = coverage.coverage_percent { (format!("{percent:.0} %")) " (" (coverage.covered) " of " (coverage.instrumented) ")" } @else { "none instrumented" }
                     " · "
                 }
-                (functions) " functions changed in " (assessment.functions.len()) " files"
+                (count(functions, "function", "functions")) " changed in " (count(assessment.functions.len(), "file", "files"))
             }
         }
     }
@@ -155,4 +155,9 @@ fn evaluation_summary(evaluation: &serde_json::Value) -> Markup {
         @if let Some(popt) = popt { " · Popt " (format!("{popt:.3}")) }
         @if auc.is_none() && popt.is_none() { (layout::json(evaluation)) }
     }
+}
+
+/// `1 file`, `2 files`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

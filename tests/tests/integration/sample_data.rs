@@ -56,11 +56,16 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
         })
         .collect();
     seen.sort();
-    let expected: Vec<(String, String, String)> =
-        [("coverage", "pulse"), ("pulse-listener", "manual"), ("static-analysis", "manual"), ("uplift", "manual")]
-            .iter()
-            .map(|(bot, trigger)| ((*bot).to_owned(), (*trigger).to_owned(), "succeeded".to_owned()))
-            .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("coverage", "pulse"),
+        ("pulse-listener", "manual"),
+        ("risk", "manual"),
+        ("static-analysis", "manual"),
+        ("uplift", "manual"),
+    ]
+    .iter()
+    .map(|(bot, trigger)| ((*bot).to_owned(), (*trigger).to_owned(), "succeeded".to_owned()))
+    .collect();
     assert_eq!(seen, expected, "{runs}");
     let listener = runs["runs"].as_array().unwrap().iter().find(|run| run["bot"] == "pulse-listener").unwrap();
     let counts = &listener["counts"];
@@ -70,6 +75,19 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
     let event = get(&app, "/events/code-coverage/aPt9FbIdQwmhwDIPDYLuaw").await;
     let coverage = runs["runs"].as_array().unwrap().iter().find(|run| run["bot"] == "coverage").unwrap();
     assert_eq!((&event["handled"], &event["run_id"]), (&Value::Bool(true), &coverage["id"]), "{event}");
+
+    // Every commit of the sample repository is scored, with the reasons of its score.
+    let count = Command::new("git")
+        .arg("-C")
+        .arg(work.path().join("repository"))
+        .args(["rev-list", "--no-merges", "--count", "main"])
+        .output()
+        .unwrap();
+    let commits = String::from_utf8(count.stdout).unwrap().trim().to_owned();
+    let assessments = get(&app, "/risk/assessments?repository=sample&limit=500").await;
+    let assessments = assessments["assessments"].as_array().unwrap();
+    assert_eq!(assessments.len().to_string(), commits, "{assessments:?}");
+    assert!(assessments.iter().all(|one| one["reasons"].as_array().is_some_and(|reasons| !reasons.is_empty())));
 
     let latest = get(&app, "/coverage/latest?repository=mozilla-central").await;
     assert_eq!(latest[0]["revision"], "b2a9a4bb5c94de179ae7a3f52fde58c0e2897498", "{latest}");
@@ -115,5 +133,5 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
     tokio::task::block_in_place(|| load(&app, &token, work.path()));
 
     let again = get(&app, "/runs").await;
-    assert_eq!(again["runs"].as_array().unwrap().len(), 4, "a second load adds nothing");
+    assert_eq!(again["runs"].as_array().unwrap().len(), expected.len(), "a second load adds nothing");
 }
