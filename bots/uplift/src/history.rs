@@ -402,33 +402,54 @@ impl CommitIndex {
         let batches = rayon::current_num_threads() * DIFF_TREE_BATCHES_PER_WORKER;
         let size = positions.len().div_ceil(batches).max(1);
         let commits = &self.commits;
-        let listed: Vec<Vec<Vec<Vec<u8>>>> = positions
+        // Paths are numbered as each batch arrives: only numbers are kept, never every path's text.
+        let numbering = std::sync::Mutex::new(PathNumbers::new(std::mem::take(&mut self.paths)));
+        let number = |path: &[u8]| numbering.lock().unwrap_or_else(std::sync::PoisonError::into_inner).number(path);
+        let listed: Result<Vec<Vec<Vec<u32>>>, Error> = positions
             .par_chunks(size)
-            .map(|batch| diff_tree(path, "--name-only", batch.iter().map(|&at| commits[at].oid())))
-            .collect::<Result<_, Error>>()?;
-        let mut numbers: HashMap<String, u32> =
-            self.paths.iter().enumerate().map(|(number, path)| (path.clone(), number as u32)).collect();
-        for (&at, paths) in positions.iter().zip(listed.into_iter().flatten()) {
-            let numbered = paths
-                .into_iter()
-                .map(|path| {
-                    let path = String::from_utf8_lossy(&path).into_owned();
-                    *numbers.entry(path).or_insert_with_key(|path| {
-                        self.paths.push(path.clone());
-                        (self.paths.len() - 1) as u32
-                    })
-                })
-                .collect();
+            .map(|batch| diff_tree(path, "--name-only", batch.iter().map(|&at| commits[at].oid()), number))
+            .collect();
+        self.paths = numbering.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner).paths;
+        for (&at, numbered) in positions.iter().zip(listed?.into_iter().flatten()) {
             self.commits[at].paths = numbered;
         }
         Ok(())
     }
 }
 
+/// The numbers of paths, given to each new path in turn.
+struct PathNumbers {
+    paths: Vec<String>,
+    numbers: HashMap<String, u32>,
+}
+
+impl PathNumbers {
+    fn new(paths: Vec<String>) -> Self {
+        let numbers = paths.iter().enumerate().map(|(number, path)| (path.clone(), number as u32)).collect();
+        Self { paths, numbers }
+    }
+
+    fn number(&mut self, path: &[u8]) -> u32 {
+        let path = String::from_utf8_lossy(path);
+        if let Some(&number) = self.numbers.get(path.as_ref()) {
+            return number;
+        }
+        let number = self.paths.len() as u32;
+        self.paths.push(path.clone().into_owned());
+        self.numbers.insert(path.into_owned(), number);
+        number
+    }
+}
+
 /// What each commit changed against its first parent (everything of a root commit), by
 /// `git diff-tree --stdin` with `listing` (`--name-only`: each path; `--numstat`: each
-/// `<added>\t<removed>\t<path>`): one list of records per commit, in order.
-fn diff_tree(path: &Path, listing: &str, commits: impl Iterator<Item = Oid>) -> Result<Vec<Vec<Vec<u8>>>, Error> {
+/// `<added>\t<removed>\t<path>`): one list per commit, in order, of what `record` makes of each.
+fn diff_tree<T>(
+    path: &Path,
+    listing: &str,
+    commits: impl Iterator<Item = Oid>,
+    mut record: impl FnMut(&[u8]) -> T,
+) -> Result<Vec<Vec<T>>, Error> {
     let failed = |source| Error::Io { context: format!("git diff-tree in {}", path.display()), source };
     let commits: Vec<String> = commits.map(|oid| oid.to_string()).collect();
     let mut child = std::process::Command::new("git")
@@ -451,12 +472,12 @@ fn diff_tree(path: &Path, listing: &str, commits: impl Iterator<Item = Oid>) -> 
         return Err(failed(std::io::Error::other(format!("git diff-tree: {}", output.status))));
     }
     // `<commit>\0<path>\0<path>\0<commit>\0…`: each commit's id, then its paths.
-    let mut lists: Vec<Vec<Vec<u8>>> = Vec::with_capacity(commits.len());
+    let mut lists: Vec<Vec<T>> = Vec::with_capacity(commits.len());
     for field in output.stdout.split(|&byte| byte == 0).filter(|field| !field.is_empty()) {
         match commits.get(lists.len()) {
             Some(next) if field == next.as_bytes() => lists.push(Vec::new()),
             _ => match lists.last_mut() {
-                Some(paths) => paths.push(field.to_vec()),
+                Some(records) => records.push(record(field)),
                 None => return Err(failed(std::io::Error::other("git diff-tree: a path before any commit"))),
             },
         }
@@ -536,7 +557,7 @@ impl Found {
             .par_chunks(size)
             .map(|positions| {
                 let oids = positions.iter().map(|&position| index.commits[position].oid());
-                let diffs = diff_tree(path, "--numstat", oids)?;
+                let diffs = diff_tree(path, "--numstat", oids, <[u8]>::to_vec)?;
                 let repository = open(path)?;
                 positions
                     .iter()
