@@ -150,9 +150,12 @@ http_put_json() {
 }
 
 # Waits until the API at $1 answers its heartbeat, for at most $2 seconds.
-wait_for_api() {
+wait_for_api() { # URL SECONDS [PID]: fails at once when the process PID has ended
     local _
     for _ in $(seq 1 "$2"); do
+        if [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null; then
+            return 1
+        fi
         if http_get "$1/__lbheartbeat__" >/dev/null 2>&1; then
             return 0
         fi

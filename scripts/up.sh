@@ -35,12 +35,17 @@ say "building (release)"
 cargo build --release --locked --bins
 bin=${CARGO_TARGET_DIR:-target}/release
 
+local_url="http://${listen/0.0.0.0/127.0.0.1}"
+# Another API on the address would be taken for this one, and get the sample data.
+if http_get "$local_url/__lbheartbeat__" >/dev/null 2>&1; then
+    say "something already answers on $local_url: stop it, or choose another address (--listen HOST:PORT)"
+    exit 1
+fi
 say "starting the API"
 "$bin/shipit-api" serve ${serve_args[@]+"${serve_args[@]}"} &
 api_pid=$!
 trap 'kill -TERM "$api_pid" 2>/dev/null; wait "$api_pid" 2>/dev/null || true' EXIT INT TERM
-local_url="http://${listen/0.0.0.0/127.0.0.1}"
-if ! wait_for_api "$local_url" 120; then
+if ! wait_for_api "$local_url" 120 "$api_pid"; then
     say "the API did not come up: see its log above"
     exit 1
 fi

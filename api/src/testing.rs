@@ -61,6 +61,11 @@ async fn prepare_server() -> anyhow::Result<TestServer> {
     Ok(TestServer { maintenance, template })
 }
 
+/// How to reach the test server's maintenance database (`postgres`), to create databases.
+pub async fn maintenance_config() -> tokio_postgres::Config {
+    test_server().await.maintenance.clone()
+}
+
 fn test_cluster_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -118,9 +118,14 @@ pub async fn create_database_if_missing(maintenance: &tokio_postgres::Config, da
     let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database]).await?.is_some();
     if !exists {
         let created = client.batch_execute(&format!("CREATE DATABASE {}", quote_identifier(database))).await;
-        // Another process may have created it since we looked.
+        // Another process may have created it since we looked: PostgreSQL then says the database
+        // exists, or, when both create it at once, that its name breaks pg_database's unique index.
+        use tokio_postgres::error::SqlState;
         match created {
-            Err(error) if error.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
+            Err(error)
+                if error.code() != Some(&SqlState::DUPLICATE_DATABASE)
+                    && error.code() != Some(&SqlState::UNIQUE_VIOLATION) =>
+            {
                 return Err(error.into());
             }
             _ => {}

@@ -1,7 +1,7 @@
 //! Migrations from an empty database.
 
 use shipit_api::db;
-use shipit_api::testing::TestDatabase;
+use shipit_api::testing::{TestDatabase, maintenance_config};
 
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing() {
@@ -53,4 +53,23 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
     );
     assert_eq!(tables().await, after_first);
     pool.close();
+}
+
+#[tokio::test]
+async fn two_processes_creating_the_database_at_once_both_go_on() {
+    // `shipit-api serve` and `shipit-api token create` started together both create the database
+    // of the embedded cluster: whichever loses the race must not fail.
+    let maintenance = maintenance_config().await;
+    let (client, connection) = maintenance.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    for round in 0..5 {
+        let name = format!("shipit_race_{}_{round}", std::process::id());
+        let (first, second) = tokio::join!(
+            db::create_database_if_missing(&maintenance, &name),
+            db::create_database_if_missing(&maintenance, &name),
+        );
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+        first.unwrap();
+        second.unwrap();
+    }
 }
