@@ -5,8 +5,8 @@
 //! A node belongs to one version of a report (its id and upload time): it never changes, so it
 //! is kept until the cache's byte budget pushes it out. Which report answers a query does change
 //! when a report is uploaded: an upload through this API forgets every lookup at once, and a
-//! lookup lives at most [`CoverageCache::lookup_ttl`], the time another API process serving the
-//! same database may answer with the report it knew before.
+//! lookup lives at most the TTL it was made with (`coverage_lookup_ttl_secs`), the time another API
+//! process serving the same database may answer with the report it knew before.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +26,8 @@ type NodeKey = (i64, i64, String);
 pub struct CoverageCache {
     lookups: Cache<LookupKey, ReportRef>,
     nodes: Cache<NodeKey, Arc<PathCoverage>>,
-    lookup_ttl: Duration,
+    /// False with a zero TTL: then every read asks the database.
+    keeps_lookups: bool,
 }
 
 impl std::fmt::Debug for CoverageCache {
@@ -51,12 +52,7 @@ impl CoverageCache {
         let nodes = Cache::builder()
             .max_capacity(node_bytes)
             .weigher(|key: &NodeKey, node: &Arc<PathCoverage>| weight(&key.2, node));
-        Self { lookups: lookups.build(), nodes: nodes.build(), lookup_ttl }
-    }
-
-    /// How long a lookup is trusted.
-    pub fn lookup_ttl(&self) -> Duration {
-        self.lookup_ttl
+        Self { lookups: lookups.build(), nodes: nodes.build(), keeps_lookups: !lookup_ttl.is_zero() }
     }
 
     /// The report that answered `key` lately.
@@ -66,7 +62,7 @@ impl CoverageCache {
 
     /// Keeps the report answering `key`.
     pub fn keep_lookup(&self, key: LookupKey, report: &ReportRef) {
-        if !self.lookup_ttl.is_zero() {
+        if self.keeps_lookups {
             self.lookups.insert(key, report.clone());
         }
     }

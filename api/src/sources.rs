@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use moka::sync::Cache;
-use shipit_shared::http::UpstreamClient;
+use shipit_shared::http::{BodyError, UpstreamClient, read_limited};
 use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
@@ -107,17 +107,11 @@ async fn read(http: &UpstreamClient, hgmo_url: &str, key: &SourceKey) -> Result<
         }
         status => return Err(bad_gateway(format!("hg.mozilla.org answered {status} for {path}"))),
     }
-    let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, format!("{path} is larger than {MAX_SOURCE_BYTES} bytes"));
-    if response.content_length().is_some_and(|length| length > MAX_SOURCE_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    let mut response = response;
-    while let Some(chunk) = response.chunk().await.map_err(|error| bad_gateway(format!("hg.mozilla.org: {error}")))? {
-        if body.len() + chunk.len() > MAX_SOURCE_BYTES {
-            return Err(too_large());
+    let body = read_limited(response, MAX_SOURCE_BYTES).await.map_err(|error| match error {
+        BodyError::TooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, format!("{path} is larger than {MAX_SOURCE_BYTES} bytes"))
         }
-        body.extend_from_slice(&chunk);
-    }
+        BodyError::Transport(error) => bad_gateway(format!("hg.mozilla.org: {error}")),
+    })?;
     Ok(String::from_utf8_lossy(&body).into_owned())
 }

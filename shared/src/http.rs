@@ -69,6 +69,32 @@ pub enum HttpError {
     },
 }
 
+/// Why [`read_limited`] could not read a body.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is longer than the limit (said by its `Content-Length`, or found while reading).
+    #[error("the answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The connection failed while the body was read.
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+/// The whole body of `response`, never holding more than `limit` bytes of it.
+pub async fn read_limited(mut response: Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|length| length > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A `reqwest::Client` with a timeout and a retry policy.
 #[derive(Clone, Debug)]
 pub struct UpstreamClient {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
+use shipit_shared::http::read_limited;
 use tokio::sync::{Mutex, RwLock};
 
 use super::Person;
@@ -392,17 +393,11 @@ impl OidcVerifier {
     /// A JSON document of at most [`MAX_DOCUMENT_BYTES`], or why not (naming the URL).
     async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
         let failed = |error: &dyn std::fmt::Display| format!("{url}: {error}");
-        let mut response = self.http.get(url).send().await.map_err(|error| failed(&error))?;
+        let response = self.http.get(url).send().await.map_err(|error| failed(&error))?;
         if !response.status().is_success() {
             return Err(failed(&response.status()));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|error| failed(&error))? {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(failed(&format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_limited(response, MAX_DOCUMENT_BYTES).await.map_err(|error| failed(&error))?;
         serde_json::from_slice(&body).map_err(|error| failed(&error))
     }
 }

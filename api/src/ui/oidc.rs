@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shipit_shared::http::read_limited;
 
 use super::session::{self, NextQuery, SameSite};
 use super::{UiError, UiResult, bad_request};
@@ -221,7 +222,7 @@ async fn redeem_code(state: &AppState, provider: &OidcVerifier, code: &str, code
     // A code is good for one request: it is never sent again, even after a timeout.
     let response = request.send().await.map_err(|error| unreachable(&error))?;
     let status = response.status();
-    let body = read_bounded(response, MAX_DOCUMENT_BYTES).await.map_err(|error| unreachable(&error))?;
+    let body = read_limited(response, MAX_DOCUMENT_BYTES).await.map_err(|error| unreachable(&error))?;
     let answer = serde_json::from_slice::<Value>(&body).ok();
     if status.is_client_error() {
         let reason = answer
@@ -243,18 +244,6 @@ async fn redeem_code(state: &AppState, provider: &OidcVerifier, code: &str, code
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| bad_gateway("the identity provider's token endpoint answered no ID token"))
-}
-
-/// A body of at most `limit` bytes.
-async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| error.to_string())? {
-        if body.len() + chunk.len() > limit {
-            return Err(format!("its answer is larger than {limit} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// The provider, or 404 without one.
