@@ -7,7 +7,7 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
 use chrono::Utc;
 use secrecy::ExposeSecret;
@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shipit_shared::http::read_limited;
 
-use super::session::{self, NextQuery, SameSite};
+use super::session::{self, NextQuery, SameSite, StartedSession};
 use super::{UiError, UiResult, bad_request};
 use crate::auth;
 use crate::db;
@@ -118,7 +118,7 @@ async fn finish_sign_in(
     provider: &OidcVerifier,
     headers: &HeaderMap,
     query: CallbackQuery,
-) -> UiResult<Response> {
+) -> UiResult<StartedSession> {
     let login = match query.state.as_deref() {
         Some(login_state) => db::oidc_logins::take(&state.pool, &auth::digest(login_state)).await?,
         None => None,
@@ -171,14 +171,12 @@ async fn finish_sign_in(
     session::start_person_session(state, headers, person_session, person_expires_at, &login.next).await
 }
 
-/// The session's redirect to `next` as a page that goes there itself. The browser came from the
+/// A page setting the session's cookies that goes on to `next` itself. The browser came from the
 /// provider's site, and a redirect would carry on that cross-site navigation, on which the
 /// session cookie (SameSite=Strict) is not sent: `next` would look signed out. The refresh
 /// (`Refresh: 0;url=…`, and a link) is a navigation this site starts.
-fn continue_page(redirect: Response) -> Response {
-    let (mut parts, _) = redirect.into_parts();
-    let target = parts.headers.remove(header::LOCATION).and_then(|value| value.to_str().ok().map(str::to_owned));
-    let target = target.unwrap_or_else(|| "/ui/".to_owned());
+fn continue_page(started: StartedSession) -> Response {
+    let target = started.next.clone();
     let page = maud::html! {
         (maud::DOCTYPE)
         html lang="en" {
@@ -189,13 +187,12 @@ fn continue_page(redirect: Response) -> Response {
             body { main { p { "Signed in. " a href=(target) { "Continue" } } } }
         }
     };
-    parts.status = StatusCode::OK;
-    parts.headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+    let mut response = Html(page.into_string()).into_response();
     // `target` is a path of the dashboard (`session::local_target`): a valid header value.
     if let Ok(refresh) = header::HeaderValue::from_str(&format!("0;url={target}")) {
-        parts.headers.insert(header::REFRESH, refresh);
+        response.headers_mut().insert(header::REFRESH, refresh);
     }
-    Response::from_parts(parts, axum::body::Body::from(page.into_string()))
+    started.set_on(response)
 }
 
 /// The ID token the token endpoint gives for `code`. A provider that cannot be reached or fails

@@ -267,24 +267,46 @@ pub(super) async fn sign_in(
         expires_at = expires_at.min(token_expiry);
     }
     tracing::info!(token = %record.name, "dashboard sign-in");
-    start_session(&state, &headers, SessionCredential::Token(record.id), expires_at, &form.next).await
+    let started = start_session(&state, &headers, SessionCredential::Token(record.id), expires_at, &form.next).await?;
+    Ok(started.redirect())
 }
 
-/// Stores a session and sets its cookie, sending the browser on to `next`.
+/// A session just stored: the cookies that start it (and end the sign-in form's), and the
+/// dashboard path the browser goes to next.
+pub(super) struct StartedSession {
+    cookies: [HeaderValue; 2],
+    pub(super) next: String,
+}
+
+impl StartedSession {
+    /// `response`, setting the session's cookies.
+    pub(super) fn set_on(self, mut response: Response) -> Response {
+        for cookie in self.cookies {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    /// A redirect to `next` setting the session's cookies.
+    pub(super) fn redirect(self) -> Response {
+        let redirect = Redirect::to(&self.next).into_response();
+        self.set_on(redirect)
+    }
+}
+
+/// Stores a session; where the browser goes next is `next` if it is a dashboard path.
 async fn start_session(
     state: &AppState,
     headers: &HeaderMap,
     credential: SessionCredential,
     expires_at: chrono::DateTime<Utc>,
     next: &str,
-) -> UiResult<Response> {
+) -> UiResult<StartedSession> {
     let id = auth::random_secret();
     db::sessions::insert(&state.pool, &auth::digest(&id), credential, &auth::random_secret(), expires_at).await?;
     let max_age = (expires_at - Utc::now()).num_seconds().max(1);
-    let mut response = Redirect::to(&local_target(Some(next))).into_response();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(headers, SESSION_COOKIE, &id, max_age));
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(headers, SIGN_IN_COOKIE, "", 0));
-    Ok(response)
+    let cookies = [set_cookie(headers, SESSION_COOKIE, &id, max_age), set_cookie(headers, SIGN_IN_COOKIE, "", 0)];
+    Ok(StartedSession { cookies, next: local_target(Some(next)) })
 }
 
 /// 403 unless the sign-in form carries the secret of its double-submit cookie.
@@ -317,7 +339,7 @@ pub(super) async fn sign_in_person(
     check_sign_in_form(&headers, &form.csrf)?;
     let person = persons::local::sign_in(&state, form.email.trim(), &form.password, form.totp.trim()).await?;
     tracing::info!(person = %form.email.trim(), "dashboard sign-in as a person");
-    start_person_session(&state, &headers, person.id, person.expires_at, &form.next).await
+    Ok(start_person_session(&state, &headers, person.id, person.expires_at, &form.next).await?.redirect())
 }
 
 /// Starts the dashboard session of a person session (a local user's or the OIDC provider's
@@ -328,7 +350,7 @@ pub(super) async fn start_person_session(
     person_session_id: i64,
     person_expires_at: chrono::DateTime<Utc>,
     next: &str,
-) -> UiResult<Response> {
+) -> UiResult<StartedSession> {
     let hours = i64::from(state.config.ui_session_hours.max(1));
     let expires_at = (Utc::now() + chrono::Duration::hours(hours)).min(person_expires_at);
     start_session(state, headers, SessionCredential::Person(person_session_id), expires_at, next).await
