@@ -333,15 +333,13 @@ impl CommitIndex {
         }
     }
 
-    /// Writes the index next to `file`, then renames it there: a crash leaves the old one.
+    /// Writes the index to `file`, whole or not at all ([`crate::files::write_whole`]).
     fn save(&self, file: &Path) -> Result<(), Error> {
-        let failed = |source| Error::Io { context: format!("cannot write {}", file.display()), source };
-        let bytes = postcard::to_stdvec(self).map_err(|error| failed(std::io::Error::other(error.to_string())))?;
-        let directory = file.parent().unwrap_or(Path::new("."));
-        let mut temporary = tempfile::NamedTempFile::new_in(directory).map_err(failed)?;
-        std::io::Write::write_all(&mut temporary, &bytes).map_err(failed)?;
-        temporary.persist(file).map_err(|error| failed(error.error))?;
-        Ok(())
+        let bytes = postcard::to_stdvec(self).map_err(|error| Error::Io {
+            context: format!("cannot write {}", file.display()),
+            source: std::io::Error::other(error.to_string()),
+        })?;
+        crate::files::write_whole(file, &bytes)
     }
 
     /// Appends the commits reachable from `tip` and not from `known`, oldest first; gives how many.

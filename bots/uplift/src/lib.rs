@@ -6,6 +6,7 @@ pub mod bot;
 pub mod bugzilla;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod form;
 pub mod graft;
 pub mod history;

@@ -11,7 +11,6 @@
 //! looked up.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
@@ -138,22 +137,15 @@ impl NicknameDirectory {
         reviewers
     }
 
-    /// Saves the directory when it changed, without its expired answers; written to a temporary
-    /// file renamed into place, so that a crash leaves the old directory whole.
+    /// Saves the directory when it changed, without its expired answers, whole or not at all
+    /// ([`crate::files::write_whole`]).
     pub fn save(&mut self, now: DateTime<Utc>) -> Result<(), Error> {
         if !self.changed {
             return Ok(());
         }
         self.entries.retain(|_, entry| now - entry.checked_at < Self::KEPT_FOR);
-        let io = |context: &str| {
-            let context = format!("{context} {}", self.path.display());
-            move |source| Error::Io { context, source }
-        };
-        let directory = self.path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut file = tempfile::NamedTempFile::new_in(directory).map_err(io("cannot write"))?;
         let bytes = serde_json::to_vec(&self.entries).expect("the directory is always serialisable");
-        file.write_all(&bytes).map_err(io("cannot write"))?;
-        file.persist(&self.path).map_err(|error| error.error).map_err(io("cannot save"))?;
+        crate::files::write_whole(&self.path, &bytes)?;
         self.changed = false;
         Ok(())
     }
