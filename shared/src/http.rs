@@ -67,6 +67,16 @@ pub enum HttpError {
         #[source]
         source: reqwest::Error,
     },
+    /// The answer was larger than the caller accepts.
+    #[error("the answer of {url} is larger than {limit} bytes")]
+    TooLarge { url: String, limit: usize },
+    /// The answer was JSON, or meant to be, of another shape.
+    #[error("cannot decode the answer of {url}: {source}")]
+    Malformed {
+        url: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Why [`read_limited`] could not read a body.
@@ -178,6 +188,23 @@ impl UpstreamClient {
         let url = response.url().to_string();
         let response = error_for_client_status(response).await?;
         response.json().await.map_err(|source| HttpError::Decode { url, source })
+    }
+
+    /// [`send_json`](Self::send_json) for answers that may be large: the body is read up to
+    /// `limit` bytes, and a longer one is [`HttpError::TooLarge`].
+    pub async fn send_json_limited<T: serde::de::DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        limit: usize,
+    ) -> Result<T, HttpError> {
+        let response = self.send(request).await?;
+        let url = response.url().to_string();
+        let response = error_for_client_status(response).await?;
+        let body = read_limited(response, limit).await.map_err(|error| match error {
+            BodyError::TooLarge { limit } => HttpError::TooLarge { url: url.clone(), limit },
+            BodyError::Transport(source) => HttpError::Transport { url: url.clone(), attempts: 1, source },
+        })?;
+        serde_json::from_slice(&body).map_err(|source| HttpError::Malformed { url, source })
     }
 }
 
@@ -385,5 +412,30 @@ mod tests {
             let capped = policy.backoff(30);
             assert!((Duration::from_millis(500)..=Duration::from_secs(1)).contains(&capped), "{capped:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_limited_json_answer_is_read_whole_up_to_its_limit_and_refused_past_it() {
+        let server = MockServer::start().await;
+        Mock::given(path("/small"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"files": ["a.c"]})))
+            .mount(&server)
+            .await;
+        Mock::given(path("/large"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(format!("[\"{}\"]", "x".repeat(4096))))
+            .mount(&server)
+            .await;
+        Mock::given(path("/broken"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("{\"files\": [1"))
+            .mount(&server)
+            .await;
+        let client = client(Duration::from_secs(5));
+        let get = |page: &str| client.client().get(format!("{}/{page}", server.uri()));
+        let small: serde_json::Value = client.send_json_limited(get("small"), 1024).await.unwrap();
+        assert_eq!(small["files"][0], "a.c");
+        let large = client.send_json_limited::<serde_json::Value>(get("large"), 1024).await.unwrap_err();
+        assert!(matches!(large, HttpError::TooLarge { limit: 1024, .. }), "{large}");
+        let broken = client.send_json_limited::<serde_json::Value>(get("broken"), 1024).await.unwrap_err();
+        assert!(matches!(broken, HttpError::Malformed { .. }), "{broken}");
     }
 }

@@ -1,4 +1,5 @@
-//! The pushlog of hg.mozilla.org: which push holds a changeset.
+//! The pushlog of hg.mozilla.org: which push holds a changeset, and the files each push of a
+//! range changed.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +25,74 @@ struct PushEntry {
     date: i64,
 }
 
+/// A push with the files its changesets changed, one list per changeset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushFiles {
+    pub id: i64,
+    pub date: DateTime<Utc>,
+    pub changesets: Vec<Vec<String>>,
+}
+
+/// The most bytes of one page of the full pushlog.
+pub const MAX_PAGE_BYTES: usize = 256 << 20;
+
+#[derive(Deserialize)]
+struct FullPushes {
+    lastpushid: i64,
+    pushes: BTreeMap<String, FullPushEntry>,
+}
+
+#[derive(Deserialize)]
+struct FullPushEntry {
+    date: i64,
+    changesets: Vec<FullChangeset>,
+}
+
+#[derive(Deserialize)]
+struct FullChangeset {
+    #[serde(default)]
+    files: Vec<String>,
+}
+
+/// A page of the full pushlog: the pushes after `after` up to `last` (at most), in push order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushPage {
+    pub pushes: Vec<PushFiles>,
+    /// The newest push of the repository.
+    pub last_push_id: i64,
+}
+
+/// `{hgmo}/{repository}/json-pushes?version=2&full=1&startID={after}&endID={last}`: the pushes
+/// with an id above `after` and at most `last`, each changeset with its files. A push whose id
+/// or date is not a number in range is left out; `None` when `repository` is not a valid path.
+pub async fn pushes_with_files(
+    http: &UpstreamClient,
+    hgmo_url: &str,
+    repository: &str,
+    after: i64,
+    last: i64,
+) -> Result<Option<PushPage>, HttpError> {
+    let Some(mut url) = repository_url(hgmo_url, repository, "json-pushes") else { return Ok(None) };
+    url.query_pairs_mut()
+        .append_pair("version", "2")
+        .append_pair("full", "1")
+        .append_pair("startID", &after.to_string())
+        .append_pair("endID", &last.to_string());
+    let page: FullPushes = http.send_json_limited(http.client().get(url), MAX_PAGE_BYTES).await?;
+    let mut pushes: Vec<PushFiles> = page
+        .pushes
+        .into_iter()
+        .filter_map(|(id, push)| {
+            let id: i64 = id.parse().ok().filter(|id| *id > after && *id <= last)?;
+            let date = DateTime::from_timestamp(push.date, 0)?;
+            let changesets = push.changesets.into_iter().map(|changeset| changeset.files).collect();
+            Some(PushFiles { id, date, changesets })
+        })
+        .collect();
+    pushes.sort_by_key(|push| push.id);
+    Ok(Some(PushPage { pushes, last_push_id: page.lastpushid }))
+}
+
 /// Whether `repository` is a path of hg.mozilla.org (`mozilla-central`, `integration/autoland`):
 /// 1 to 100 bytes of segments of ASCII letters, digits, `_`, `.` and `-`, separated by `/`, none
 /// of them `.` or `..`.
@@ -41,12 +110,20 @@ pub fn is_valid_repository(repository: &str) -> bool {
 /// nothing in `repository` or `changeset` can change the path or the query; `None` when
 /// `repository` is not a valid path or `hgmo_url` not a base URL.
 pub fn json_pushes_url(hgmo_url: &str, repository: &str, changeset: &str) -> Option<url::Url> {
+    let mut url = repository_url(hgmo_url, repository, "json-pushes")?;
+    url.query_pairs_mut().append_pair("changeset", changeset).append_pair("version", "2");
+    Some(url)
+}
+
+/// `{hgmo}/{repository}/{page}` without query or fragment; `None` when `repository` is not a
+/// valid path or `hgmo_url` not a base URL.
+fn repository_url(hgmo_url: &str, repository: &str, page: &str) -> Option<url::Url> {
     if !is_valid_repository(repository) {
         return None;
     }
     let mut url = url::Url::parse(hgmo_url).ok()?;
-    url.path_segments_mut().ok()?.pop_if_empty().extend(repository.split('/')).push("json-pushes");
-    url.query_pairs_mut().clear().append_pair("changeset", changeset).append_pair("version", "2");
+    url.path_segments_mut().ok()?.pop_if_empty().extend(repository.split('/')).push(page);
+    url.set_query(None);
     url.set_fragment(None);
     Some(url)
 }

@@ -125,7 +125,7 @@ const SELECT_SUITES: &str =
 const SELECT_PLATFORMS: &str =
     "SELECT DISTINCT platform FROM coverage_reports WHERE repository = $1 AND platform <> 'all' ORDER BY platform";
 
-const SELECT_ZERO: &str = "SELECT zero_coverage FROM coverage_reports WHERE id = $1";
+const SELECT_ZERO: &str = "SELECT zero_coverage, push_date FROM coverage_reports WHERE id = $1";
 
 /// Stores a report with its `paths` rows, received one by one from `rows`, replacing any report
 /// of the same key, in one transaction: readers see the old report or the new one, never a mix,
@@ -312,12 +312,14 @@ pub async fn filters(pool: &Pool, repository: &str) -> Result<CoverageFilters, D
     })
 }
 
-/// The zero-coverage files of a report.
-pub async fn zero_coverage(pool: &Pool, report_id: i64) -> Result<Vec<ZeroCoverageFile>, DbError> {
+/// The zero-coverage files of a report, and the date of its push.
+pub async fn zero_coverage(pool: &Pool, report_id: i64) -> Result<(Vec<ZeroCoverageFile>, DateTime<Utc>), DbError> {
     let client = pool.get().await?;
     let row = client.query_one(&client.prepare_cached(SELECT_ZERO).await?, &[&report_id]).await?;
     let value: Value = row.get(0);
-    serde_json::from_value(value).map_err(|error| DbError::Corrupt(format!("zero-coverage report: {error}")))
+    let files =
+        serde_json::from_value(value).map_err(|error| DbError::Corrupt(format!("zero-coverage report: {error}")))?;
+    Ok((files, row.get(1)))
 }
 
 fn to_report_ref(row: &Row) -> ReportRef {

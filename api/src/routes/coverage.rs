@@ -258,8 +258,8 @@ pub async fn zero(
 ) -> ApiResult<Json<ZeroCoverageReport>> {
     check_repository(&query.repository)?;
     let report = resolve_report(&state, &query.repository, query.changeset.as_deref(), ALL, ALL).await?;
-    let files = db::coverage::zero_coverage(&state.pool, report.id).await?;
-    Ok(Json(ZeroCoverageReport { changeset: report.revision, push: report.push_id, files }))
+    let (files, push_date) = db::coverage::zero_coverage(&state.pool, report.id).await?;
+    Ok(Json(ZeroCoverageReport { changeset: report.revision, push: report.push_id, push_date, files }))
 }
 
 /// The text of a file at a changeset, read from hg.mozilla.org (at most 2 MiB) and kept in memory:

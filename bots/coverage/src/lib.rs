@@ -11,6 +11,7 @@ pub mod merge;
 pub mod model;
 pub mod output;
 pub mod paths;
+pub mod push_history;
 pub mod run;
 pub mod taskcluster;
 

@@ -16,6 +16,7 @@ use shipit_shared::api_types::coverage::{ALL, CovdirNode, CoverageUpload, ZeroCo
 use shipit_shared::http::UpstreamClient;
 use shipit_shared::pushlog;
 
+use crate::push_history::PushHistory;
 use crate::taskcluster::{Download, GroupTask, Taskcluster};
 use crate::{CoverageError, ParseOptions, PrefixMap, Report, covdir, discover, merge_inputs};
 
@@ -41,8 +42,13 @@ pub struct RunConfig {
     pub download_concurrency: usize,
     /// `FROM=TO` rewrites of source paths (build directories to repository paths).
     pub prefix_map: Vec<String>,
-    /// hg.mozilla.org, for the push of the revision.
+    /// hg.mozilla.org, for the push of the revision and the pushlog.
     pub hgmo_url: url::Url,
+    /// Whether the zero-coverage report carries each file's first and last push and commits,
+    /// from the pushlog (read once, then only the new pushes; kept in `cache_dir`).
+    pub push_history: bool,
+    /// Pushes per pushlog request.
+    pub pushlog_page: i64,
 }
 
 impl Default for RunConfig {
@@ -60,6 +66,8 @@ impl Default for RunConfig {
             download_concurrency: 8,
             prefix_map: Vec::new(),
             hgmo_url: "https://hg.mozilla.org/".parse().expect("a valid URL"),
+            push_history: true,
+            pushlog_page: 200,
         }
     }
 }
@@ -184,13 +192,21 @@ pub async fn run(
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     summary.artifacts = artifacts.len();
 
+    let history = if config.push_history && !artifacts.is_empty() {
+        Some(read_push_history(context, repository, push_id, &mut summary.missing).await?)
+    } else {
+        None
+    };
     let options = ParseOptions { prefix_map: PrefixMap::parse(&config.prefix_map)?, strict: false };
     for (suite, platform) in report_keys(&artifacts) {
-        let Some((covdir, zero_coverage)) =
+        let Some((covdir, mut zero_coverage)) =
             merge_group(&mut artifacts, &suite, &platform, &options, &mut summary.missing).await?
         else {
             continue;
         };
+        if let Some(history) = &history {
+            history.annotate(&mut zero_coverage);
+        }
         let upload = CoverageUpload {
             repository: repository.to_owned(),
             revision: revision.clone(),
@@ -206,6 +222,31 @@ pub async fn run(
         summary.reports.push((suite, platform));
     }
     Ok(summary)
+}
+
+/// The push history of `repository` up to `push_id`, read on from the one kept in the cache and
+/// saved again. A pushlog that fails is a missing item, not a failed run: the zero-coverage
+/// report then has what was read so far, and the next run reads on from there.
+async fn read_push_history(
+    context: &RunContext<'_>,
+    repository: &str,
+    push_id: i64,
+    missing: &mut Vec<String>,
+) -> Result<PushHistory, CoverageError> {
+    let config = context.config;
+    if !(1..=10_000).contains(&config.pushlog_page) {
+        return Err(CoverageError::Config("pushlog_page must be between 1 and 10000".into()));
+    }
+    let path = PushHistory::file_in(&config.cache_dir, repository);
+    let mut history = PushHistory::load(&path, repository);
+    let read = history.update(context.http, config.hgmo_url.as_str(), push_id, config.pushlog_page).await;
+    history.save(&path)?;
+    if let Err(error) = read {
+        tracing::warn!(%error, read_up_to = history.last_push_id, "the pushlog failed; push dates stop there");
+        missing.push(format!("pushlog after push {}: {error}", history.last_push_id));
+    }
+    tracing::info!(files = history.len(), up_to = history.last_push_id, "push history read");
+    Ok(history)
 }
 
 /// A downloaded artifact and the test task it came from.
@@ -311,6 +352,9 @@ pub fn zero_coverage(report: &Report) -> Vec<ZeroCoverageFile> {
                 funcs: functions.len() as u64,
                 uncovered_funcs: functions.iter().filter(|hits| **hits == 0).count() as u64,
                 size: file.lines.len() as u64,
+                first_push_date: None,
+                last_push_date: None,
+                commits: 0,
             }
         })
         .collect();

@@ -79,6 +79,8 @@ fn is_transient_http(error: &HttpError) -> bool {
     match error {
         HttpError::ServerError { .. } | HttpError::Transport { .. } => true,
         HttpError::ClientError { status, .. } => status.as_u16() == 429,
-        HttpError::Build(_) | HttpError::Decode { .. } => false,
+        HttpError::Build(_) | HttpError::Decode { .. } | HttpError::TooLarge { .. } | HttpError::Malformed { .. } => {
+            false
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -39,6 +39,16 @@ pub struct ZeroCoverageFile {
     pub uncovered_funcs: u64,
     /// Instrumented lines.
     pub size: u64,
+    /// The day (UTC) of the first push that changed the file; absent when the pushlog the
+    /// coverage bot read does not name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_push_date: Option<NaiveDate>,
+    /// The day (UTC) of the last push that changed the file, up to the report's push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_push_date: Option<NaiveDate>,
+    /// Changesets that changed the file, up to the report's push.
+    #[serde(default)]
+    pub commits: u64,
 }
 
 /// `POST /coverage/reports`: one report of a push, for one suite and platform (`all` for the
@@ -197,5 +207,7 @@ pub struct SourceQuery {
 pub struct ZeroCoverageReport {
     pub changeset: String,
     pub push: i64,
+    /// When the report's push landed: the push ages of its files are measured from it.
+    pub push_date: DateTime<Utc>,
     pub files: Vec<ZeroCoverageFile>,
 }

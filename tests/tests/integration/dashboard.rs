@@ -239,6 +239,17 @@ async fn every_page_loads_clean_and_a_person_signs_in_reruns_and_follows_the_his
     assert!(opened.query_pairs().any(|(key, value)| key == "changeset" && value == revision), "{opened}");
     assert!(text(&client, "main").await.contains(&revision[..12]));
 
+    // The zero-coverage report: directories open down to the sample's one uncovered file
+    // (mozglue/build/dummy.cpp), which carries its first and last push from the pushlog.
+    client.goto(&format!("{base}/ui/coverage/zero?repository=mozilla-central")).await.unwrap();
+    for directory in ["mozglue", "mozglue/build"] {
+        client.find(Locator::Css("main table tbody tr td a")).await.unwrap().click().await.unwrap();
+        wait_for_url(&client, |url| url.query_pairs().any(|(key, value)| key == "path" && value == directory)).await;
+    }
+    let row = text(&client, "main table tbody tr").await;
+    assert!(row.contains("dummy.cpp") && row.contains("2011-07-20") && row.contains("2013-08-05"), "{row}");
+    assert!(errors(&client).await.is_empty());
+
     // Signed out, a run offers no rerun button.
     client.goto(&format!("{base}/ui/runs/{coverage_run}")).await.unwrap();
     assert!(client.find(Locator::Css("form[action$='/rerun']")).await.is_err());
