@@ -137,7 +137,7 @@ pub fn router(state: AppState) -> Router {
     routes
         .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
         .route("/", get(crate::routes::index::index))
-        .merge(crate::ui::routes())
+        .merge(crate::ui::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))

@@ -78,15 +78,20 @@ pub(super) fn page(shell: &Shell<'_>, body: Markup) -> Html<String> {
 }
 
 /// The page shown for an error, with its status.
-pub(super) fn error_page(status: StatusCode, title: &str, detail: &str, field: Option<&str>) -> Html<String> {
-    let viewer = Viewer { session: None };
+pub(super) fn error_page(
+    viewer: &Viewer,
+    status: StatusCode,
+    title: &str,
+    detail: &str,
+    field: Option<&str>,
+) -> Html<String> {
     let body = html! {
         h1 { (status.as_u16()) " " (title) }
         p class="error" { (detail) }
         @if let Some(field) = field { p { "Field: " code { (field) } } }
         p { a href="/ui/" { "Back to the dashboard" } }
     };
-    page(&Shell { title, section: "", viewer: &viewer }, body)
+    page(&Shell { title, section: "", viewer }, body)
 }
 
 /// A time as people read it, with the exact UTC time on hover and for machines.

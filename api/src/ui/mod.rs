@@ -17,7 +17,9 @@ mod static_analysis;
 mod uplift;
 
 use axum::Router;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
@@ -50,7 +52,7 @@ struct Viewer {
 }
 
 /// The pages and their forms.
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
         .route("/ui/", get(home::page))
@@ -80,14 +82,20 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/pipelines/{uid}/steps/{step}/sign", post(pipelines::sign))
         .route("/ui/pipelines/{uid}/steps/{step}/withdraw", post(pipelines::withdraw))
         .layer(axum::middleware::map_response(security_headers))
-        .layer(axum::middleware::map_response(errors_as_pages))
+        .layer(axum::middleware::from_fn_with_state(state, errors_as_pages))
 }
 
-/// Every error of the dashboard is a page, whatever produced it: a page's own error is one
-/// already; the refusals of extractors (a query or form that cannot be read, a body over the
-/// limit, an unknown path) and of the API's handlers arrive as problem+json or plain text, and
-/// are drawn as the same error page with their status and detail.
-async fn errors_as_pages(response: Response) -> Response {
+/// Every error of the dashboard is a page, whatever produced it, with the header of the person
+/// looking: the pages' own errors and the API handlers' refusals arrive as problem+json, those of
+/// extractors (a query or form that cannot be read, a body over the limit, an unknown path) as
+/// problem+json or plain text, and all are drawn as the same error page with their status and
+/// detail. The session is looked up only for an error.
+async fn errors_as_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut cookies = HeaderMap::new();
+    for value in request.headers().get_all(header::COOKIE) {
+        cookies.append(header::COOKIE, value.clone());
+    }
+    let response = next.run(request).await;
     let status = response.status();
     let is_page = response
         .headers()
@@ -99,13 +107,15 @@ async fn errors_as_pages(response: Response) -> Response {
     }
     let (mut parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    // A session that cannot be read (the database is what failed, say) leaves the page signed out.
+    let viewer = Viewer { session: session::session_of(&cookies, &state).await.ok().flatten() };
     let problem = serde_json::from_slice::<shipit_shared::api_types::Problem>(&text).ok();
     let page = match problem {
-        Some(problem) => layout::error_page(status, &problem.title, &problem.detail, problem.field.as_deref()),
+        Some(problem) => layout::error_page(&viewer, status, &problem.title, &problem.detail, problem.field.as_deref()),
         None => {
             let detail = String::from_utf8_lossy(&text).trim().to_owned();
             let title = status.canonical_reason().unwrap_or("Error");
-            layout::error_page(status, title, if detail.is_empty() { title } else { &detail }, None)
+            layout::error_page(&viewer, status, title, if detail.is_empty() { title } else { &detail }, None)
         }
     };
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -162,12 +172,8 @@ impl From<crate::db::DbError> for UiError {
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         match self {
-            Self::Api(error) => {
-                let status = error.status();
-                let problem = error.problem();
-                let body = layout::error_page(status, &problem.title, &problem.detail, problem.field.as_deref());
-                (status, body).into_response()
-            }
+            // Drawn as a page by `errors_as_pages`, with the viewer's header.
+            Self::Api(error) => error.into_response(),
             Self::SignIn { next } => {
                 let target = format!(
                     "/ui/sign-in?next={}",

@@ -95,7 +95,7 @@ fn check_same_origin(headers: &HeaderMap) -> UiResult<()> {
     Ok(())
 }
 
-async fn session_of(headers: &HeaderMap, state: &AppState) -> UiResult<Option<Session>> {
+pub(super) async fn session_of(headers: &HeaderMap, state: &AppState) -> UiResult<Option<Session>> {
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return Ok(None);
     };

@@ -88,6 +88,16 @@ async fn a_form_needs_the_session_its_scope_its_secret_and_this_origin() {
     let (session, secret) = sign_in_with_secret(&app, &reader).await;
     let refused = client.post(&rerun).header(COOKIE, &session).form(&[("csrf", &secret)]).send().await.unwrap();
     assert_eq!(refused.status(), 403);
+    let refused = refused.text().await.unwrap();
+    assert!(
+        refused.contains("Signed in as") && !refused.contains(">Sign in<"),
+        "an error page keeps the header: {refused}"
+    );
+    let missing = client.get(app.url("/ui/runs/999999")).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("Signed in as"), "a page's own error keeps the header too");
+    let signed_out = client.get(app.url("/ui/runs/999999")).send().await.unwrap().text().await.unwrap();
+    assert!(signed_out.contains(">Sign in<") && !signed_out.contains("Signed in as"), "{signed_out}");
     let page = client.get(app.url(&format!("/ui/runs/{run}"))).header(COOKIE, &session).send().await.unwrap();
     assert!(page.text().await.unwrap().contains("lacks"), "the page says why there is no button");
 
