@@ -7,6 +7,7 @@ pub mod api_client;
 pub mod api_types;
 pub mod bot;
 pub mod config;
+pub mod files;
 pub mod http;
 pub mod programs;
 pub mod pushlog;

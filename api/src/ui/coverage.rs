@@ -145,16 +145,24 @@ async fn repositories(state: &AppState, viewer: &Viewer) -> UiResult<Html<String
     Ok(layout::page(&Shell { title: "Coverage", section: "coverage", viewer }, body))
 }
 
-fn breadcrumb(query: &Browse, node: &PathCoverage) -> Markup {
-    let mut parts = Vec::new();
+/// Each segment of `path` with the path up to it: `a/b` gives `(a, a)` and `(b, a/b)`; empty
+/// segments are skipped.
+fn crumbs(path: &str) -> Vec<(&str, String)> {
     let mut prefix = String::new();
-    for segment in node.path.split('/').filter(|segment| !segment.is_empty()) {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(segment);
-        parts.push((segment.to_owned(), prefix.clone()));
-    }
+    path.split('/')
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(segment);
+            (segment, prefix.clone())
+        })
+        .collect()
+}
+
+fn breadcrumb(query: &Browse, node: &PathCoverage) -> Markup {
+    let parts = crumbs(&node.path);
     html! {
         nav aria-label="Path" class="crumbs" {
             a href=(query.link("", &query.changeset)) { (query.repository) }
@@ -381,15 +389,6 @@ pub(super) async fn zero(
     let directory = filters.path.trim_matches('/');
     let entries = zero_entries(&files, directory);
     let shown: u64 = entries.iter().map(|entry| entry.files.max(1)).sum();
-    let mut crumbs = Vec::new();
-    let mut prefix = String::new();
-    for segment in directory.split('/').filter(|segment| !segment.is_empty()) {
-        if !prefix.is_empty() {
-            prefix.push('/');
-        }
-        prefix.push_str(segment);
-        crumbs.push((segment, prefix.clone()));
-    }
     let body = html! {
         h1 { "Zero coverage · " (filters.repository) }
         p {
@@ -398,9 +397,9 @@ pub(super) async fn zero(
         }
         nav aria-label="Path" class="crumbs" {
             a href=(filters.link("")) { (filters.repository) }
-            @for (segment, path) in &crumbs {
+            @for (segment, path) in crumbs(directory) {
                 " / "
-                @if path == directory { span aria-current="page" { (segment) } } @else { a href=(filters.link(path)) { (segment) } }
+                @if path == directory { span aria-current="page" { (segment) } } @else { a href=(filters.link(&path)) { (segment) } }
             }
         }
         form method="get" action="/ui/coverage/zero" class="filters" {
@@ -513,6 +512,19 @@ mod tests {
         let rust = ZeroFilters { language: "rust".into(), ..ZeroFilters::default() };
         assert!(keep(&rust, &file("gfx/wr/lib.rs", 1, 1), date(REPORT_DAY)));
         assert!(!keep(&rust, &file("dom/a.js", 1, 1), date(REPORT_DAY)));
+    }
+
+    #[test]
+    fn crumbs_are_each_segment_with_its_path() {
+        let owned = |pairs: &[(&'static str, &str)]| -> Vec<(&'static str, String)> {
+            pairs.iter().map(|(segment, path)| (*segment, (*path).to_owned())).collect()
+        };
+        assert_eq!(
+            crumbs("dom/base/a.cpp"),
+            owned(&[("dom", "dom"), ("base", "dom/base"), ("a.cpp", "dom/base/a.cpp")])
+        );
+        assert_eq!(crumbs("a//b/"), owned(&[("a", "a"), ("b", "a/b")]));
+        assert!(crumbs("").is_empty());
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! zero-coverage report takes its push dates and commit counts from it.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, NaiveDate};
@@ -73,16 +72,14 @@ impl PushHistory {
         }
     }
 
-    /// Saves the history at `path` whole or not at all (a temporary file renamed over it).
+    /// Saves the history at `path` whole or not at all ([`shipit_shared::files::write_whole`]).
     pub fn save(&self, path: &Path) -> Result<(), CoverageError> {
         let failed = |source| CoverageError::Save { path: path.to_owned(), source };
-        let directory = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(directory).map_err(failed)?;
-        let mut temporary = tempfile::NamedTempFile::new_in(directory).map_err(failed)?;
+        if let Some(directory) = path.parent() {
+            std::fs::create_dir_all(directory).map_err(failed)?;
+        }
         let bytes = serde_json::to_vec(self).map_err(|error| failed(error.into()))?;
-        temporary.write_all(&bytes).map_err(failed)?;
-        temporary.persist(path).map_err(|error| failed(error.error))?;
-        Ok(())
+        shipit_shared::files::write_whole(path, &bytes).map_err(failed)
     }
 
     /// The history of `path`, if a push changed it.

@@ -153,21 +153,39 @@ impl Respond for PushlogRange {
     }
 }
 
-async fn pushlog() -> MockServer {
-    let server = MockServer::start().await;
+/// The push of `REVISION`: 33546.
+async fn mount_push_of(server: &MockServer) {
     Mock::given(path("/mozilla-central/json-pushes"))
         .and(query_param("changeset", REVISION))
         .respond_with(ResponseTemplate::new(200).set_body_json(
             json!({"lastpushid": 33600, "pushes": {"33546": {"date": 1_519_989_549, "changesets": [REVISION]}}}),
         ))
-        .mount(&server)
+        .mount(server)
         .await;
+}
+
+/// The ranges of the full pushlog, from [`pushes`].
+async fn mount_pushlog_ranges(server: &MockServer) {
     Mock::given(path("/mozilla-central/json-pushes"))
         .and(query_param("full", "1"))
         .respond_with(PushlogRange(pushes(uncovered_path())))
-        .mount(&server)
+        .mount(server)
         .await;
+}
+
+async fn pushlog() -> MockServer {
+    let server = MockServer::start().await;
+    mount_push_of(&server).await;
+    mount_pushlog_ranges(&server).await;
     server
+}
+
+/// The API client (with a token that may upload coverage) and the Taskcluster client of a run.
+async fn clients(app: &TestApp, taskcluster_server: &MockServer) -> (ApiClient, Taskcluster) {
+    let token = app.token(&["project:shipit:coverage/manage"]).await;
+    let api = ApiClient::new(format!("{}/", app.base_url).parse().unwrap(), Some(SecretString::from(token)), http());
+    let taskcluster = Taskcluster::new(format!("{}/", taskcluster_server.uri()).parse().unwrap(), http());
+    (api, taskcluster)
 }
 
 fn uncovered_path() -> &'static str {
@@ -209,9 +227,7 @@ async fn a_run_merges_the_best_tasks_uploads_every_report_and_lists_what_is_miss
         pushlog_page: 10_000,
         ..RunConfig::default()
     };
-    let token = app.token(&["project:shipit:coverage/manage"]).await;
-    let api = ApiClient::new(format!("{}/", app.base_url).parse().unwrap(), Some(SecretString::from(token)), http());
-    let taskcluster = Taskcluster::new(format!("{}/", taskcluster_server.uri()).parse().unwrap(), http());
+    let (api, taskcluster) = clients(&app, &taskcluster_server).await;
     let context = RunContext { config: &config, taskcluster: &taskcluster, http: &http(), api: &api };
 
     let summary = run(&context, "mozilla-central", Some(REVISION)).await.unwrap();
@@ -275,13 +291,7 @@ async fn a_run_merges_the_best_tasks_uploads_every_report_and_lists_what_is_miss
 async fn a_failing_pushlog_is_listed_and_the_next_run_reads_on_from_where_it_stopped() {
     let (taskcluster_server, app) = (taskcluster().await, TestApp::spawn().await);
     let pushlog_server = MockServer::start().await;
-    Mock::given(path("/mozilla-central/json-pushes"))
-        .and(query_param("changeset", REVISION))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"lastpushid": 33600, "pushes": {"33546": {"date": 1_519_989_549, "changesets": [REVISION]}}}),
-        ))
-        .mount(&pushlog_server)
-        .await;
+    mount_push_of(&pushlog_server).await;
     // The first page answers; every later one fails until the mock is replaced.
     Mock::given(path("/mozilla-central/json-pushes"))
         .and(query_param("startID", "0"))
@@ -302,9 +312,7 @@ async fn a_failing_pushlog_is_listed_and_the_next_run_reads_on_from_where_it_sto
         pushlog_page: 10_000,
         ..RunConfig::default()
     };
-    let token = app.token(&["project:shipit:coverage/manage"]).await;
-    let api = ApiClient::new(format!("{}/", app.base_url).parse().unwrap(), Some(SecretString::from(token)), http());
-    let taskcluster = Taskcluster::new(format!("{}/", taskcluster_server.uri()).parse().unwrap(), http());
+    let (api, taskcluster) = clients(&app, &taskcluster_server).await;
     let context = RunContext { config: &config, taskcluster: &taskcluster, http: &http(), api: &api };
 
     let summary = run(&context, "mozilla-central", Some(REVISION)).await.unwrap();
@@ -316,18 +324,8 @@ async fn a_failing_pushlog_is_listed_and_the_next_run_reads_on_from_where_it_sto
 
     // hg.mozilla.org is back: the next run asks only for the pushes after 10000.
     pushlog_server.reset().await;
-    Mock::given(path("/mozilla-central/json-pushes"))
-        .and(query_param("changeset", REVISION))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"lastpushid": 33600, "pushes": {"33546": {"date": 1_519_989_549, "changesets": [REVISION]}}}),
-        ))
-        .mount(&pushlog_server)
-        .await;
-    Mock::given(path("/mozilla-central/json-pushes"))
-        .and(query_param("full", "1"))
-        .respond_with(PushlogRange(pushes(uncovered_path())))
-        .mount(&pushlog_server)
-        .await;
+    mount_push_of(&pushlog_server).await;
+    mount_pushlog_ranges(&pushlog_server).await;
     let summary = run(&context, "mozilla-central", Some(REVISION)).await.unwrap();
     assert!(!summary.missing.join("\n").contains("pushlog"), "{:?}", summary.missing);
     let requests = pushlog_server.received_requests().await.unwrap();
