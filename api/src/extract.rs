@@ -6,7 +6,7 @@
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -168,13 +168,27 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// Whether the request's `If-None-Match` names `etag` (a quoted tag) or is `*`: the client holds
-/// this version and gets 304.
-pub fn holds_etag(headers: &axum::http::HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|held| held.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"))
+/// The request's `If-None-Match`: the versions of an answer the client already holds. Only this
+/// header is read, not a copy of them all.
+#[derive(Debug)]
+pub struct IfNoneMatch(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::IF_NONE_MATCH).cloned()))
+    }
+}
+
+impl IfNoneMatch {
+    /// Whether the client holds `etag` (a quoted tag), or any version (`*`): it gets 304.
+    pub fn holds(&self, etag: &str) -> bool {
+        self.0
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|held| held.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"))
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::SharedString;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -35,17 +36,26 @@ pub fn handle() -> PrometheusHandle {
 /// template (never the raw path) or `unmatched`, a status code.
 pub async fn track_requests(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| UNMATCHED.to_owned(), |path| path.as_str().to_owned());
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method.to_owned()), ("route", route), ("status", status)];
+    record(&method, route, response.status(), started);
+    response
+}
+
+/// The route label of a request no route took, or that was refused before routing.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Counts one request answered `status` since `started`.
+pub fn record(method: &Method, route: String, status: StatusCode, started: Instant) {
+    let labels = [
+        ("method", SharedString::const_str(method_label(method))),
+        ("route", SharedString::from(route)),
+        ("status", SharedString::from(status.as_u16().to_string())),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// The label of a method: the standard ones by name, any other as `other`.

@@ -2,6 +2,7 @@
 //! request goes through.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -10,6 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -20,6 +22,7 @@ use utoipa_axum::routes;
 
 use crate::config::ApiConfig;
 use crate::error::{ApiError, ensure_problem_json};
+use crate::metrics::UNMATCHED;
 use crate::routes::{coverage, health, pipelines, runs, steps};
 use crate::state::AppState;
 
@@ -129,29 +132,35 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api_routes(&ApiConfig::default()).1
 }
 
-/// The complete router: routes, `/openapi.json`, and the layers every request goes through.
+/// The complete service: routes, `/openapi.json`, and the layers every request goes through.
+///
+/// Only what needs the matched route (the metrics) and what the metrics must count (the timeout's
+/// 503) is layered onto each route; the rest wraps the router once, which saves a boxed service
+/// and a boxed future for each layer of each request.
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = api_routes(&state.config);
     let openapi = Arc::new(openapi);
     let config = state.config.clone();
-    routes
+    let routes = routes
         .route("/openapi.json", get(move || std::future::ready(axum::Json(openapi.as_ref().clone()))))
         .route("/", get(crate::routes::index::index))
         .merge(crate::ui::routes(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
-        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout()))
+        .layer(axum::middleware::from_fn(crate::metrics::track_requests));
+    let layers = ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        // Pages and JSON answers are compressed (gzip or brotli) for a client that accepts it.
+        .layer(CompressionLayer::new().gzip(true).br(true))
+        .layer(axum::middleware::map_response(nosniff))
+        .layer(axum::middleware::map_response(ensure_problem_json))
+        .layer(axum::middleware::from_fn(refuse_long_uris))
         // Other encodings reach the extractors, which refuse them with 415 once the scope is
         // checked.
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.request_timeout()))
-        .layer(axum::middleware::from_fn(refuse_long_uris))
-        .layer(axum::middleware::map_response(ensure_problem_json))
-        .layer(axum::middleware::map_response(nosniff))
-        // Pages and JSON answers are compressed (gzip or brotli) for a client that accepts it.
-        .layer(CompressionLayer::new().gzip(true).br(true))
-        .layer(axum::middleware::from_fn(crate::metrics::track_requests))
-        .layer(TraceLayer::new_for_http())
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes));
+    Router::new().fallback_service(layers.service(routes))
 }
 
 /// The longest URI the API reads. Longer ones get a problem+json 414 here; hyper itself answers
@@ -161,6 +170,8 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 async fn refuse_long_uris(request: Request, next: Next) -> Response {
     let length = request.uri().path_and_query().map_or(0, |path| path.as_str().len());
     if length > MAX_URI_BYTES {
+        // Refused before routing, so counted here.
+        crate::metrics::record(request.method(), UNMATCHED.to_owned(), StatusCode::URI_TOO_LONG, Instant::now());
         return ApiError::new(StatusCode::URI_TOO_LONG, format!("the URI is longer than {MAX_URI_BYTES} bytes"))
             .into_response();
     }

@@ -1,6 +1,7 @@
 //! What every handler can reach: the pool, the configuration, the metrics, the upstream client,
 //! the bots, the runner and the identity provider's key cache.
 
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +22,22 @@ use crate::sources::SourceFiles;
 /// Bytes of files' sources kept in memory.
 const SOURCE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach. It is cloned several times for every request, so it is one
+/// reference to what it holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Resources>);
+
+impl Deref for AppState {
+    type Target = Resources;
+
+    fn deref(&self) -> &Resources {
+        &self.0
+    }
+}
+
+/// What the state holds.
+#[derive(Clone)]
+pub struct Resources {
     pub pool: Pool,
     pub config: Arc<ApiConfig>,
     pub metrics: PrometheusHandle,
@@ -42,7 +56,6 @@ pub struct AppState {
     /// Files' sources read from hg.mozilla.org for the file view, kept in memory.
     pub sources: Arc<SourceFiles>,
     /// How to reach the database outside the pool, for the pipeline engine's `LISTEN`.
-    /// In an Arc, as everything here: the state is cloned for every request.
     pub listen_config: Option<Arc<tokio_postgres::Config>>,
     /// The checker of the identity provider's ID tokens, when `[oidc]` is configured.
     pub oidc: Option<Arc<OidcVerifier>>,
@@ -65,12 +78,11 @@ impl AppState {
             Duration::from_secs(config.pushlog_not_found_ttl_secs),
         );
         let oidc = config.oidc.clone().map(|settings| Arc::new(OidcVerifier::new(settings)));
-        Self {
+        Self(Arc::new(Resources {
             pool,
             uploads: Arc::new(Semaphore::new(config.coverage_upload_concurrency)),
             pushes: Arc::new(pushes),
             sources: Arc::new(SourceFiles::new(SOURCE_CACHE_BYTES, config.pushlog_concurrency)),
-            // In an Arc: the state is cloned for every request, and a cache's clone is not cheap.
             coverage_cache: Arc::new(CoverageCache::new(
                 config.coverage_cache_bytes,
                 Duration::try_from_secs_f64(config.coverage_lookup_ttl_secs).unwrap_or_default(),
@@ -82,18 +94,24 @@ impl AppState {
             runner: None,
             listen_config: None,
             oidc,
-        }
+        }))
     }
 
     /// Lets the pipeline engine `LISTEN` on the database `config` points to.
     pub fn with_listen_config(mut self, config: tokio_postgres::Config) -> Self {
-        self.listen_config = Some(Arc::new(config));
+        Arc::make_mut(&mut self.0).listen_config = Some(Arc::new(config));
+        self
+    }
+
+    /// Knows `bots` instead of the ones from the hook definitions.
+    pub fn with_bots(mut self, bots: Vec<BotDefinition>) -> Self {
+        Arc::make_mut(&mut self.0).bots = Arc::new(bots);
         self
     }
 
     /// Starts runs with `runner`.
     pub fn with_runner(mut self, runner: Runner<DbRunStore>) -> Self {
-        self.runner = Some(Arc::new(runner));
+        Arc::make_mut(&mut self.0).runner = Some(Arc::new(runner));
         self
     }
 }

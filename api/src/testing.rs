@@ -382,7 +382,7 @@ impl TestAppBuilder {
         config.public_url.get_or_insert_with(|| base_url.clone());
         let mut state = AppState::new(pool.clone(), config).with_listen_config(pg_config.clone());
         if let Some(bots) = self.bots {
-            state.bots = std::sync::Arc::new(bots);
+            state = state.with_bots(bots);
         }
         if let Some(bin_dir) = self.bot_bin_dir {
             let token = crate::admin::rotate_token(&pool, "local-runner", &["project:shipit:*".to_owned()])

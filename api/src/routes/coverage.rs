@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flate2::read::DeflateDecoder;
 use futures::TryStreamExt;
@@ -23,7 +23,7 @@ use crate::auth::{Authorized, Reader, scopes};
 use crate::covdir::{self, ParsedUpload};
 use crate::db::{self, coverage::NewReport, coverage::ReportRef, coverage::RootTotals};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{QueryParams, check_json_content, holds_etag};
+use crate::extract::{IfNoneMatch, QueryParams, check_json_content};
 use crate::state::AppState;
 
 const LATEST_REPORTS: i64 = 10;
@@ -130,7 +130,7 @@ pub async fn latest(
 pub async fn path(
     State(state): State<AppState>,
     _reader: Reader,
-    headers: HeaderMap,
+    held: IfNoneMatch,
     QueryParams(query): QueryParams<PathQuery>,
 ) -> ApiResult<Response> {
     let (report, path) = locate(&state, &query).await?;
@@ -141,7 +141,7 @@ pub async fn path(
         "public, no-cache"
     };
     let validators = [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, cache.to_owned())];
-    if holds_etag(&headers, &etag) {
+    if held.holds(&etag) {
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
     let node = read_path(&state, report, &path).await?;

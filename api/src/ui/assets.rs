@@ -4,11 +4,11 @@
 use std::sync::LazyLock;
 
 use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::extract::holds_etag;
+use crate::extract::IfNoneMatch;
 
 struct Asset {
     name: &'static str,
@@ -37,7 +37,7 @@ pub(super) fn url(name: &str) -> String {
 }
 
 /// `GET /ui/assets/{name}`.
-pub(super) async fn serve(Path(name): Path<String>, headers: HeaderMap) -> Response {
+pub(super) async fn serve(Path(name): Path<String>, held: IfNoneMatch) -> Response {
     let Some(asset) = ASSETS.iter().find(|asset| asset.name == name) else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     };
@@ -46,7 +46,7 @@ pub(super) async fn serve(Path(name): Path<String>, headers: HeaderMap) -> Respo
         (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")),
         (header::ETAG, HeaderValue::from_str(&etag).expect("hex is valid header text")),
     ];
-    if holds_etag(&headers, &etag) {
+    if held.holds(&etag) {
         return (StatusCode::NOT_MODIFIED, cache).into_response();
     }
     (cache, [(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type))], asset.body).into_response()

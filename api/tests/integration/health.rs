@@ -59,17 +59,37 @@ async fn metrics_count_requests_by_route_and_status() {
     let app = TestApp::spawn().await;
     app.client.get(app.url("/runs/424242")).send().await.unwrap();
 
-    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = metrics_text(&app).await;
 
-    let line = text
-        .lines()
-        .find(|line| {
-            line.starts_with("http_requests_total")
-                && line.contains("route=\"/runs/{id}\"")
-                && line.contains("status=\"404\"")
-        })
-        .unwrap_or_else(|| panic!("no counter for the 404 in:\n{text}"));
-    let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(count >= 1.0);
+    assert!(requests_counted(&text, "/runs/{id}", "404") >= 1.0, "no counter for the 404 in:\n{text}");
     assert!(text.contains("http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn a_request_refused_before_routing_is_counted() {
+    let app = TestApp::spawn().await;
+    // The recorder belongs to the process, which other tests share: count the difference.
+    let before = requests_counted(&metrics_text(&app).await, "unmatched", "414");
+    let long = format!("/runs?q={}", "a".repeat(shipit_api::router::MAX_URI_BYTES));
+    assert_eq!(app.client.get(app.url(&long)).send().await.unwrap().status(), 414);
+
+    let after = requests_counted(&metrics_text(&app).await, "unmatched", "414");
+
+    assert!(after >= before + 1.0, "the 414 was not counted ({before} then {after})");
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
+/// The requests to `route` answered `status` in a `/metrics` text; 0 when it has no such line.
+fn requests_counted(text: &str, route: &str, status: &str) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.starts_with("http_requests_total")
+                && line.contains(&format!("route=\"{route}\""))
+                && line.contains(&format!("status=\"{status}\""))
+        })
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
 }
