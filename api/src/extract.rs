@@ -129,13 +129,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let pairs = form_urlencoded::parse(query.as_bytes());
-        if let Some((name, _)) = pairs.clone().find(|(name, value)| name.contains('\0') || value.contains('\0')) {
+        // A NUL can only come from `%00`: decode the pairs to name it only when there is one.
+        if (query.contains("%00") || query.contains('\0'))
+            && let Some((name, _)) = pairs.clone().find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
             return Err(nul_error(name.replace('\0', "\u{fffd}")));
         }
-        let deserializer = serde_urlencoded::Deserializer::new(pairs);
-        serde_path_to_error::deserialize(deserializer).map(Self).map_err(|error| {
-            ApiError::invalid_field(error.path().to_string(), format!("invalid query parameter: {}", error.inner()))
-        })
+        if let Ok(params) = T::deserialize(serde_urlencoded::Deserializer::new(pairs)) {
+            return Ok(Self(params));
+        }
+        // Read again, following the path, only to name the parameter at fault.
+        let error =
+            serde_path_to_error::deserialize::<_, T>(serde_urlencoded::Deserializer::new(pairs)).err().map_or_else(
+                || ApiError::bad_request("invalid query parameters"),
+                |error| {
+                    ApiError::invalid_field(
+                        error.path().to_string(),
+                        format!("invalid query parameter: {}", error.inner()),
+                    )
+                },
+            );
+        Err(error)
     }
 }
 

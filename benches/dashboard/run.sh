@@ -3,7 +3,9 @@
 # generator): `GET /coverage/path` for the root and a deep directory, against nginx serving the same
 # bytes as a static file, with and without `If-None-Match` (the 304 path), then the dashboard's
 # coverage directory and file pages. wrk, 2 threads, 16 connections, DURATION s each (default 10);
-# requests per second and latency percentiles, server and client on this machine.
+# requests per second, latency percentiles, and the server's CPU time a request (user and system,
+# from /proc: what the server itself costs, whatever share of the cores the client takes); server
+# and client on this machine.
 #
 #   bash benches/dashboard/run.sh [DURATION]
 #
@@ -87,25 +89,40 @@ CONF
 nginx -c "$work/nginx.conf"
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$nginx_port/root.json" >/dev/null && break; sleep 0.1; done
 
-bench() { # label URL [ETAG]
-    local header=()
-    [ -n "${3:-}" ] && header=(-H "If-None-Match: $3")
-    local line
-    line=$(wrk -t2 -c16 -d"${duration}s" --latency -s benches/dashboard/latency.lua "${header[@]}" "$2" | grep '^RESULT')
-    read -r _ rps p50 p95 p99 errors <<< "$line"
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p95" "$p99" "$errors"
+# CPU time (user and system, in clock ticks) the processes PIDS... have used so far.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+    echo "$total"
+}
+nginx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+bench() { # label api|nginx URL [ETAG]
+    local header=() pids=$api_pid
+    [ -n "${4:-}" ] && header=(-H "If-None-Match: $4")
+    [ "$2" = nginx ] && pids=$nginx_pids
+    local line before after
+    # shellcheck disable=SC2086 # one argument a process
+    before=$(cpu_ticks $pids)
+    line=$(wrk -t2 -c16 -d"${duration}s" --latency -s benches/dashboard/latency.lua "${header[@]}" "$3" | grep '^RESULT')
+    # shellcheck disable=SC2086
+    after=$(cpu_ticks $pids)
+    read -r _ rps p50 p95 p99 errors requests <<< "$line"
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p95" "$p99" "$errors" \
+        "$(( (after - before) * tick_us / requests ))"
 }
 say "root answer $(du -h "$work/static/root.json" | cut -f1), deep directory ($deep) $(du -h "$work/static/deep.json" | cut -f1)"
-echo "| what | requests/s | p50 ms | p95 ms | p99 ms | errors |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| what | requests/s | p50 ms | p95 ms | p99 ms | errors | server CPU µs a request |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for name in root deep; do
     url=$root_url
     [ "$name" = deep ] && url=$deep_url
-    bench "API /coverage/path, $name, full" "$url"
-    bench "nginx, $name, full" "http://127.0.0.1:$nginx_port/$name.json"
-    bench "API /coverage/path, $name, If-None-Match (304)" "$url" "$(etag "$url")"
-    bench "nginx, $name, If-None-Match (304)" "http://127.0.0.1:$nginx_port/$name.json" "$(etag "http://127.0.0.1:$nginx_port/$name.json")"
+    bench "API /coverage/path, $name, full" api "$url"
+    bench "nginx, $name, full" nginx "http://127.0.0.1:$nginx_port/$name.json"
+    bench "API /coverage/path, $name, If-None-Match (304)" api "$url" "$(etag "$url")"
+    bench "nginx, $name, If-None-Match (304)" nginx "http://127.0.0.1:$nginx_port/$name.json" \
+        "$(etag "http://127.0.0.1:$nginx_port/$name.json")"
 done
-bench "dashboard directory page (deep)" "$base/ui/coverage?repository=mozilla-central&changeset=$revision&path=$deep"
-bench "dashboard directory page (root)" "$base/ui/coverage?repository=mozilla-central&changeset=$revision"
-bench "dashboard file page" "$base/ui/coverage?repository=mozilla-central&changeset=$revision&path=$file"
+bench "dashboard directory page (deep)" api "$base/ui/coverage?repository=mozilla-central&changeset=$revision&path=$deep"
+bench "dashboard directory page (root)" api "$base/ui/coverage?repository=mozilla-central&changeset=$revision"
+bench "dashboard file page" api "$base/ui/coverage?repository=mozilla-central&changeset=$revision&path=$file"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flate2::read::DeflateDecoder;
 use futures::TryStreamExt;
@@ -140,8 +140,10 @@ pub async fn path(
     } else {
         "public, no-cache"
     };
-    let validators = [(header::ETAG, etag.clone()), (header::CACHE_CONTROL, cache.to_owned())];
-    if held.holds(&etag) {
+    let held_already = held.holds(&etag);
+    let etag = HeaderValue::try_from(etag).expect("the ETag is quoted digits and hexadecimal");
+    let validators = [(header::ETAG, etag), (header::CACHE_CONTROL, HeaderValue::from_static(cache))];
+    if held_already {
         return Ok((StatusCode::NOT_MODIFIED, validators).into_response());
     }
     let node = read_path(&state, report, &path).await?;
