@@ -3,11 +3,10 @@
 //! cache for a while, and a bounded number of lookups in flight at once, so that anonymous
 //! readers cannot turn the API into a load on hg.mozilla.org or hold its requests.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
+use moka::sync::Cache;
 use shipit_shared::http::UpstreamClient;
 use shipit_shared::pushlog;
 use tokio::sync::Semaphore;
@@ -17,30 +16,38 @@ use crate::error::ApiError;
 /// How long a push found stays cached: a changeset never moves to another push.
 const FOUND_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// `(repository, changeset in lower case)`.
+type PushKey = (String, String);
+
 /// Cached pushlog lookups, and the limit on lookups in flight.
-#[derive(Debug)]
 pub struct PushLookups {
-    cache: Mutex<Cache>,
+    found: Cache<PushKey, i64>,
+    not_found: Cache<PushKey, ()>,
     in_flight: Semaphore,
-    not_found_ttl: Duration,
 }
 
-#[derive(Debug)]
-struct Cache {
-    capacity: usize,
-    entries: HashMap<(String, String), (Instant, Option<i64>)>,
-    /// Keys oldest first, to evict when full.
-    order: VecDeque<(String, String)>,
+impl std::fmt::Debug for PushLookups {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PushLookups")
+            .field("found", &self.found.entry_count())
+            .field("not_found", &self.not_found.entry_count())
+            .finish()
+    }
 }
 
 impl PushLookups {
-    /// At most `capacity` answers cached, `concurrency` lookups at once; a changeset the
-    /// pushlog does not know is asked again after `not_found_ttl`.
+    /// At most `capacity` answers of each kind cached, `concurrency` lookups at once; a
+    /// changeset the pushlog does not know is asked again after `not_found_ttl`.
     pub fn new(capacity: usize, concurrency: usize, not_found_ttl: Duration) -> Self {
+        let capacity = u64::try_from(capacity.max(1)).unwrap_or(u64::MAX);
         Self {
-            cache: Mutex::new(Cache { capacity: capacity.max(1), entries: HashMap::new(), order: VecDeque::new() }),
+            found: Cache::builder().max_capacity(capacity).time_to_live(FOUND_TTL).build(),
+            not_found: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(not_found_ttl.max(Duration::from_nanos(1)))
+                .build(),
             in_flight: Semaphore::new(concurrency),
-            not_found_ttl,
         }
     }
 
@@ -55,50 +62,29 @@ impl PushLookups {
         changeset: &str,
     ) -> Result<Option<i64>, ApiError> {
         let key = (repository.to_owned(), changeset.to_ascii_lowercase());
-        if let Some(answer) = self.cached(&key) {
-            return Ok(answer);
+        if let Some(push) = self.found.get(&key) {
+            return Ok(Some(push));
+        }
+        if self.not_found.contains_key(&key) {
+            return Ok(None);
         }
         let Ok(_permit) = self.in_flight.try_acquire() else {
             return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many pushlog lookups at once, try again")
                 .with_retry_after(2));
         };
         match pushlog::push_of(http, hgmo_url, repository, changeset).await {
-            Ok(push) => {
-                let answer = push.map(|push| push.id);
-                self.remember(key, answer);
-                Ok(answer)
+            Ok(Some(push)) => {
+                self.found.insert(key, push.id);
+                Ok(Some(push.id))
+            }
+            Ok(None) => {
+                self.not_found.insert(key, ());
+                Ok(None)
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot ask the pushlog");
                 Err(ApiError::new(StatusCode::BAD_GATEWAY, format!("cannot find the push of {changeset}: {error}")))
             }
         }
-    }
-
-    fn cached(&self, key: &(String, String)) -> Option<Option<i64>> {
-        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (at, answer) = cache.entries.get(key)?;
-        let ttl = if answer.is_some() { FOUND_TTL } else { self.not_found_ttl };
-        (at.elapsed() < ttl).then_some(*answer)
-    }
-
-    fn remember(&self, key: (String, String), answer: Option<i64>) {
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.entries.insert(key.clone(), (Instant::now(), answer)).is_none() {
-            cache.order.push_back(key);
-        }
-        while cache.entries.len() > cache.capacity {
-            match cache.order.pop_front() {
-                Some(oldest) => {
-                    cache.entries.remove(&oldest);
-                }
-                None => break,
-            }
-        }
-    }
-
-    /// How many answers are cached.
-    pub fn cached_answers(&self) -> usize {
-        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entries.len()
     }
 }

@@ -474,6 +474,30 @@ async fn a_repository_is_a_plain_pushlog_path_and_lookups_are_cached_and_bounded
 }
 
 #[tokio::test]
+async fn a_changeset_the_pushlog_does_not_know_is_asked_again_after_its_ttl() {
+    let pushlog = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/mozilla-central/json-pushes"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("unknown revision"))
+        .expect(2)
+        .mount(&pushlog)
+        .await;
+    let app = TestApp::builder()
+        .configure(|config| {
+            config.hgmo_url = pushlog.uri();
+            config.pushlog_not_found_ttl_secs = 0;
+        })
+        .spawn()
+        .await;
+    let token = app.token(&["project:shipit:coverage/manage"]).await;
+    assert_eq!(send(&app, &token, &upload(3, "all", "all", c_project())).await.status(), 201);
+    let unknown = format!("/coverage/path?repository=mozilla-central&changeset={}", "cd".repeat(20));
+    for _ in 0..2 {
+        assert_eq!(app.get(&unknown, None).await.0, 404);
+    }
+}
+
+#[tokio::test]
 async fn a_files_source_comes_from_hg_once_and_its_failures_are_clear() {
     let hg = MockServer::start().await;
     let main_c = include_str!("../../../fixtures/coverage/c-project/main.c");
