@@ -307,8 +307,8 @@ fn or_all(name: Option<&str>) -> &str {
 }
 
 /// The report answering for `changeset`: its own, or else the first one at or after its push
-/// (asked of hg.mozilla.org's pushlog); the newest when no changeset is given. Kept a while in
-/// the [`crate::coverage_cache`].
+/// (asked of hg.mozilla.org's pushlog when the repository has reports); the newest when no
+/// changeset is given. Kept a while in the [`crate::coverage_cache`].
 async fn resolve_report(
     state: &AppState,
     repository: &str,
@@ -348,6 +348,11 @@ async fn find_report(
     }
     if let Some(report) = db::coverage::report_by_revision(&state.pool, repository, changeset, suite, platform).await? {
         return Ok(report);
+    }
+    // Without any report to answer, the pushlog is not asked: a reader naming any repository
+    // would otherwise make the API ask hg.mozilla.org about it.
+    if db::coverage::newest_report(&state.pool, repository, suite, platform).await?.is_none() {
+        return Err(ApiError::not_found(format!("no coverage report for {repository} ({suite}, {platform})")));
     }
     let push_id = state
         .pushes

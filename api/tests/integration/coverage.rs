@@ -453,6 +453,10 @@ async fn a_repository_is_a_plain_pushlog_path_and_lookups_are_cached_and_bounded
         let unknown = format!("/coverage/path?repository=integration/autoland&changeset={}", "cd".repeat(20));
         assert_eq!(app.get(&unknown, None).await.0, 404);
     }
+    // A repository without reports is answered without asking its pushlog (checked below).
+    let (status, _) =
+        app.get(&format!("/coverage/path?repository=releases/mozilla-beta&changeset={known}"), None).await;
+    assert_eq!(status, 404);
     // One lookup at most in flight: a second one meanwhile is told to come back.
     let slow = format!("/coverage/path?repository=integration/autoland&changeset={}", "ef".repeat(20));
     let other = format!("/coverage/path?repository=integration/autoland&changeset={}", "12".repeat(20));
