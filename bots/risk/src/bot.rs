@@ -64,6 +64,8 @@ impl Bot for RiskBot {
         if settings.coverage {
             add_coverage(api, &repository.coverage_name(), &mut assessments, &scored.changed_lines).await;
         }
+        let total = self.revisions.len() as i64;
+        context.progress(total, total, "scored, uploading", Map::new()).await;
         let mut counts = Map::new();
         counts.insert("revisions".into(), self.revisions.len().into());
         counts.insert("assessed".into(), assessments.len().into());

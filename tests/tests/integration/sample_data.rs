@@ -52,6 +52,9 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
             } else {
                 assert_eq!(run["parameters"]["SAMPLE"], "recorded upstream answers", "{run}");
             }
+            if !run["total"].is_null() {
+                assert_eq!(run["done"], run["total"], "a run that succeeded dealt with all it counted: {run}");
+            }
             (bot, run["trigger"].as_str().unwrap().to_owned(), run["status"].as_str().unwrap().to_owned())
         })
         .collect();

@@ -56,6 +56,7 @@ async fn a_push_is_scored_and_uploaded_once_and_unknown_revisions_make_the_run_p
         runs.runs[0].error_summary
     );
     assert_eq!(runs.runs[0].counts["inserted"], 1);
+    assert_eq!((runs.runs[0].done, runs.runs[0].total), (Some(2), Some(2)), "both revisions were dealt with");
 
     let only_known = RiskBot { revisions: vec![pushed.clone()], ..bot };
     assert_eq!(execute(only_known, Some(&config), None).await, Exit::Succeeded);
