@@ -101,13 +101,16 @@ async fn the_sample_data_is_a_real_run_of_each_bot_loaded_once() {
             .await;
     assert!(root["linesTotal"].as_u64().unwrap() > 0, "{root}");
     let channels = get(&app, "/uplift/channels").await;
-    let counts: Vec<(&str, i64)> = channels
+    let counts: Vec<(&str, i64, i64)> = channels
         .as_array()
         .unwrap()
         .iter()
-        .map(|channel| (channel["name"].as_str().unwrap(), channel["bug_count"].as_i64().unwrap()))
+        .map(|channel| {
+            let (name, bugs) = (channel["name"].as_str().unwrap(), channel["bug_count"].as_i64().unwrap());
+            (name, channel["version"].as_i64().unwrap_or_default(), bugs)
+        })
         .collect();
-    assert_eq!(counts, [("beta", 2), ("esr140", 1), ("release", 1)]);
+    assert_eq!(counts, [("beta", 141, 2), ("esr140", 140, 1), ("release", 140, 1)]);
     let bugs = get(&app, "/uplift/bugs").await;
     let grafts: Vec<bool> = bugs
         .as_array()
