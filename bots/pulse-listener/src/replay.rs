@@ -74,7 +74,7 @@ impl Bot for ReplayBot {
             }
         }
         let replayed = self.files.len() as i64;
-        context.progress(replayed, replayed, "replayed, waiting for the runs started", Map::new()).await;
+        context.progress(replayed, replayed, "replayed", Map::new()).await;
         for run_id in started {
             let status = wait_for_end(&api, run_id).await?;
             counts.add(&format!("runs_{}", status.as_str()));

@@ -64,8 +64,6 @@ impl Bot for RiskBot {
         if settings.coverage {
             add_coverage(api, &repository.coverage_name(), &mut assessments, &scored.changed_lines).await;
         }
-        let total = self.revisions.len() as i64;
-        context.progress(total, total, "scored, uploading", Map::new()).await;
         let mut counts = Map::new();
         counts.insert("revisions".into(), self.revisions.len().into());
         counts.insert("assessed".into(), assessments.len().into());
@@ -85,6 +83,8 @@ impl Bot for RiskBot {
             inserted += result.inserted;
             updated += result.updated;
         }
+        let total = self.revisions.len() as i64;
+        context.progress(total, total, "scored and uploaded", Map::new()).await;
         counts.insert("inserted".into(), inserted.into());
         counts.insert("updated".into(), updated.into());
         tracing::info!(counts = ?counts, model.version = %model.version, "risk run done");
