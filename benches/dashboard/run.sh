@@ -18,7 +18,7 @@ source scripts/lib.sh
 duration=${1:-10}
 ensure_postgres_installed
 ensure_programs_installed nginx:nginx-light wrk:wrk curl:curl
-api_bin=target/release/shipit-api
+api_bin=${CARGO_TARGET_DIR:-target}/release/shipit-api
 cargo build --release --locked -q -p shipit-api
 work=$(mktemp -d)
 chmod 755 "$work"
