@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the scripts in this directory and by .ci/run (sourced, not run).
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -50,7 +51,7 @@ pg_server_bindir() {
             return
         fi
     fi
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    for dir in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
         if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
             echo "$dir"
             return
@@ -150,6 +151,10 @@ http_put_json() {
 }
 
 # Waits until the API at $1 answers its heartbeat, for at most $2 seconds.
+sample_loaded() { # API_URL: the API holds runs of the sample data
+    http_get "${1%/}/runs?limit=200" | grep -q '"SAMPLE"'
+}
+
 wait_for_api() { # URL SECONDS [PID]: fails at once when the process PID has ended
     local _
     for _ in $(seq 1 "$2"); do

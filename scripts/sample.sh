@@ -17,7 +17,7 @@ token=$2
 bin=$3
 work=${SHIPIT_SAMPLE_DIR:-.shipit/sample}
 
-if http_get "$api/runs?limit=200" | grep -q '"SAMPLE"'; then
+if sample_loaded "$api"; then
     say "the sample data is loaded already"
     exit 0
 fi
