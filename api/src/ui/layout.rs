@@ -97,7 +97,16 @@ pub(super) fn error_page(
 /// A time as people read it, with the exact UTC time on hover and for machines.
 pub(super) fn when(time: DateTime<Utc>) -> Markup {
     let exact = time.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    html! { time datetime=(time.to_rfc3339()) title=(exact) { (ago(Utc::now() - time)) } }
+    html! { time datetime=(time.to_rfc3339()) title=(exact) { (readable(time, Utc::now())) } }
+}
+
+/// How long before `now` (or after it), or the day for a time more than 60 days past: "4255 days
+/// ago" says less than the date.
+fn readable(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if now - time > chrono::Duration::days(60) {
+        return time.format("%Y-%m-%d").to_string();
+    }
+    ago(now - time)
 }
 
 /// How long ago, or in how long for a time to come (an expiry).
@@ -186,6 +195,10 @@ mod tests {
         assert_eq!(ago(chrono::Duration::zero()), "just now");
         assert_eq!(ago(chrono::Duration::hours(-72)), "in 3 days");
         assert_eq!(ago(chrono::Duration::minutes(-90)), "in 1 h");
+        let now = "2026-12-03T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(readable(now - chrono::Duration::days(59), now), "59 days ago");
+        assert_eq!(readable(now - chrono::Duration::days(61), now), "2026-10-03");
+        assert_eq!(readable(now + chrono::Duration::days(90), now), "in 90 days");
     }
 
     #[test]
