@@ -231,6 +231,9 @@ pub struct PipelineSettings {
     pub request_timeout_secs: f64,
     /// Requests to step services in flight at once, per process.
     pub concurrency: usize,
+    /// The hosts of the external step services a pipeline step may name in `api_url`; none by
+    /// default, so that a pipeline cannot make the API send requests anywhere it can reach.
+    pub step_service_hosts: Vec<String>,
 }
 
 impl Default for PipelineSettings {
@@ -246,6 +249,7 @@ impl Default for PipelineSettings {
             lease_secs: 60.0,
             request_timeout_secs: 30.0,
             concurrency: 32,
+            step_service_hosts: Vec::new(),
         }
     }
 }

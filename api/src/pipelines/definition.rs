@@ -49,14 +49,22 @@ pub fn check_pipeline_uid(uid: &str) -> Result<(), DefinitionError> {
     Ok(())
 }
 
+/// What a definition is checked against: the bots a bot step may start, and the hosts of the
+/// external step services a step may name (`pipelines.step_service_hosts`).
+#[derive(Clone, Copy, Debug)]
+pub struct Known<'a> {
+    pub bots: &'a [BotDefinition],
+    pub step_service_hosts: &'a [String],
+}
+
 /// Checks a definition and answers the steps to store, in their order.
-pub fn validate(definition: &PipelineDefinition, bots: &[BotDefinition]) -> Result<Vec<NewStep>, DefinitionError> {
-    validate_nested(definition, bots, 0)
+pub fn validate(definition: &PipelineDefinition, known: Known<'_>) -> Result<Vec<NewStep>, DefinitionError> {
+    validate_nested(definition, known, 0)
 }
 
 fn validate_nested(
     definition: &PipelineDefinition,
-    bots: &[BotDefinition],
+    known: Known<'_>,
     depth: usize,
 ) -> Result<Vec<NewStep>, DefinitionError> {
     if definition.steps.is_empty() || definition.steps.len() > MAX_STEPS {
@@ -83,7 +91,8 @@ fn validate_nested(
         let api_url = match (&step.kind, &step.api_url) {
             (Some(_), None) => None,
             (None, Some(url)) => {
-                Some(check_api_url(url).map_err(|detail| refuse(at("api_url"), format!("step `{name}`: {detail}")))?)
+                let checked = check_api_url(url, known.step_service_hosts);
+                Some(checked.map_err(|detail| refuse(at("api_url"), format!("step `{name}`: {detail}")))?)
             }
             _ => {
                 return Err(refuse(at("kind"), format!("step `{name}`: give exactly one of `kind` and `api_url`")));
@@ -118,7 +127,7 @@ fn validate_nested(
             ));
         }
         if let Some(kind) = step.kind {
-            check_parameters_of(kind, &step.parameters, bots, depth).map_err(|(field, detail)| {
+            check_parameters_of(kind, &step.parameters, known, depth).map_err(|(field, detail)| {
                 refuse(join(&at("parameters"), &field), format!("step `{name}`: {detail}"))
             })?;
         }
@@ -140,9 +149,9 @@ fn join(prefix: &str, field: &str) -> String {
     if field.is_empty() || field == "." { prefix.to_owned() } else { format!("{prefix}.{field}") }
 }
 
-/// A base URL without trailing slash: `http` or `https`, a host, no query, fragment or
-/// credentials.
-fn check_api_url(text: &str) -> Result<String, String> {
+/// A base URL without trailing slash: `http` or `https`, one of the `allowed` hosts, no query,
+/// fragment or credentials.
+fn check_api_url(text: &str, allowed: &[String]) -> Result<String, String> {
     if text.len() > MAX_API_URL_BYTES {
         return Err(format!("api_url is at most {MAX_API_URL_BYTES} bytes"));
     }
@@ -152,6 +161,12 @@ fn check_api_url(text: &str) -> Result<String, String> {
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err("api_url may not carry a query, a fragment or credentials".to_owned());
+    }
+    let host = url.host_str().unwrap_or_default();
+    if !allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) {
+        return Err(format!(
+            "api_url's host `{host}` is not one of the step service hosts this API may call (pipelines.step_service_hosts)"
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -168,16 +183,12 @@ pub fn parse_duration(text: &str, field: &str) -> Result<Duration, String> {
 
 /// The parameters of a step created directly on a built-in service (the body of
 /// `PUT /steps/{service}/{uid}`): the field at fault (relative to the body) and why.
-pub fn check_builtin(
-    kind: StepKind,
-    parameters: &Map<String, Value>,
-    bots: &[BotDefinition],
-) -> Result<(), DefinitionError> {
+pub fn check_builtin(kind: StepKind, parameters: &Map<String, Value>, known: Known<'_>) -> Result<(), DefinitionError> {
     let size = serde_json::to_vec(parameters).map_or(usize::MAX, |json| json.len());
     if size > MAX_PARAMETERS_BYTES {
         return Err(refuse("parameters", format!("parameters are at most {MAX_PARAMETERS_BYTES} bytes of JSON")));
     }
-    check_parameters_of(kind, parameters, bots, 0).map_err(|(field, detail)| {
+    check_parameters_of(kind, parameters, known, 0).map_err(|(field, detail)| {
         refuse(if field.is_empty() || field == "." { "parameters".to_owned() } else { field }, detail)
     })
 }
@@ -187,7 +198,7 @@ pub fn check_builtin(
 fn check_parameters_of(
     kind: StepKind,
     parameters: &Map<String, Value>,
-    bots: &[BotDefinition],
+    known: Known<'_>,
     depth: usize,
 ) -> Result<(), (String, String)> {
     match kind {
@@ -201,9 +212,9 @@ fn check_parameters_of(
         }
         StepKind::Bot => {
             let bot: BotParameters = typed(parameters)?;
-            let Some(definition) = bots.iter().find(|known| known.name == bot.bot) else {
-                let known: Vec<&str> = bots.iter().map(|known| known.name.as_str()).collect();
-                return Err(("bot".to_owned(), format!("unknown bot {:?}; known bots: {}", bot.bot, known.join(", "))));
+            let Some(definition) = known.bots.iter().find(|known| known.name == bot.bot) else {
+                let names: Vec<&str> = known.bots.iter().map(|known| known.name.as_str()).collect();
+                return Err(("bot".to_owned(), format!("unknown bot {:?}; known bots: {}", bot.bot, names.join(", "))));
             };
             check_parameters(&bot.parameters).map_err(|error| ("parameters".to_owned(), error.to_string()))?;
             definition.validate(&bot.parameters)
@@ -213,7 +224,7 @@ fn check_parameters_of(
                 return Err((String::new(), format!("pipelines nest at most {MAX_NESTING} deep")));
             }
             let nested: PipelineDefinition = typed(parameters)?;
-            validate_nested(&nested, bots, depth + 1).map(drop).map_err(|error| (error.field, error.detail))
+            validate_nested(&nested, known, depth + 1).map(drop).map_err(|error| (error.field, error.detail))
         }
     }
 }
@@ -281,11 +292,15 @@ mod tests {
         serde_json::from_value(json!({ "steps": steps })).unwrap()
     }
 
-    fn refused(steps: Value) -> DefinitionError {
-        validate(&definition(steps), &[]).unwrap_err()
+    const SERVICE: &str = "https://steps.example.com/api/";
+
+    fn known(hosts: &[String]) -> Known<'_> {
+        Known { bots: &[], step_service_hosts: hosts }
     }
 
-    const SERVICE: &str = "https://steps.example.com/api/";
+    fn refused(steps: Value) -> DefinitionError {
+        validate(&definition(steps), known(&["steps.example.com".to_owned()])).unwrap_err()
+    }
 
     #[test]
     fn a_valid_definition_gives_its_steps_in_order_with_a_normalised_url_and_timeout() {
@@ -294,7 +309,7 @@ mod tests {
                 {"uid": "B", "api_url": SERVICE, "timeout": "2h"},
                 {"uid": "S", "api_url": SERVICE, "requires": ["B"], "parameters": {"x": 1}},
             ])),
-            &[],
+            known(&["Steps.Example.com".to_owned()]),
         )
         .unwrap();
         assert_eq!(steps.len(), 2);
@@ -333,6 +348,19 @@ mod tests {
         assert_eq!(both.field, "steps[0].kind");
         assert_eq!(refused(json!([{"uid": "A", "api_url": "ftp://x"}])).field, "steps[0].api_url");
         assert_eq!(refused(json!([{"uid": "A", "api_url": "https://h/?q=1"}])).field, "steps[0].api_url");
+    }
+
+    #[test]
+    fn a_step_service_must_be_on_a_configured_host() {
+        for url in ["http://169.254.169.254/latest", "https://steps.example.com.evil.test/", "http://127.0.0.1:5432/"] {
+            let error = refused(json!([{"uid": "A", "api_url": url}]));
+            assert_eq!(error.field, "steps[0].api_url", "{url}");
+            assert!(error.detail.contains("step_service_hosts"), "{error}");
+        }
+        let nothing_allowed = validate(&definition(json!([{"uid": "A", "api_url": SERVICE}])), known(&[]));
+        assert_eq!(nothing_allowed.unwrap_err().field, "steps[0].api_url", "none are allowed by default");
+        let nested = json!([{"uid": "N", "kind": "pipeline", "parameters": {"steps": [{"uid": "X", "api_url": "http://10.0.0.1/"}]}}]);
+        assert_eq!(refused(nested).field, "steps[0].parameters.steps[0].api_url");
     }
 
     #[test]
@@ -390,7 +418,7 @@ mod tests {
                     {"uid": "S", "kind": "signoff", "parameters": signoff, "requires": ["B"]},
                     {"uid": "P", "kind": "taskcluster", "parameters": hook, "requires": ["S"]},
                 ])),
-                &[]
+                known(&[])
             )
             .is_ok()
         );

@@ -222,7 +222,7 @@ async fn perform_nested(state: &AppState, action: &Action, uid: &str, actor: &st
                 Ok(definition) => definition,
                 Err(error) => return Outcome::Refused(format!("not a pipeline definition: {error}")),
             };
-            let steps = match definition::validate(&definition, &state.bots) {
+            let steps = match definition::validate(&definition, super::known(state)) {
                 Ok(steps) => steps,
                 Err(error) => return Outcome::Refused(error.to_string()),
             };

@@ -15,7 +15,7 @@ use crate::db;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{JsonBody, Path, QueryParams};
 use crate::pipelines::transitions::{self, Cancelled, Created, Retried};
-use crate::pipelines::{audit, definition};
+use crate::pipelines::{self, audit, definition};
 use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 50;
@@ -70,7 +70,7 @@ async fn create(
     prefix: &str,
 ) -> ApiResult<(StatusCode, Json<Pipeline>)> {
     definition::check_pipeline_uid(uid).map_err(|error| ApiError::invalid_field(error.field, error.detail))?;
-    let steps = definition::validate(definition, &state.bots)
+    let steps = definition::validate(definition, pipelines::known(state))
         .map_err(|error| ApiError::invalid_field(format!("{prefix}{}", error.field), error.detail))?;
     let status = match transitions::create(&state.pool, uid, definition, &steps, &caller.name).await? {
         Created::New => {

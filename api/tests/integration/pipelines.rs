@@ -19,7 +19,11 @@ pub(crate) fn fast_engine(config: &mut shipit_api::config::ApiConfig) {
     config.pipelines.retry_initial_secs = 0.02;
     config.pipelines.retry_max_secs = 0.1;
     config.pipelines.interval_secs = 0.5;
+    config.pipelines.step_service_hosts = vec![MOCK_SERVICE_HOST.to_owned()];
 }
+
+/// Where [`MockStepService`] listens: the host the tests' APIs may call step services on.
+const MOCK_SERVICE_HOST: &str = "127.0.0.1";
 
 /// An API whose engine polls fast.
 async fn spawn() -> TestApp {
@@ -97,6 +101,7 @@ async fn every_invalid_definition_is_refused_naming_the_step_and_the_field_and_n
             "exactly one",
         ),
         (json!([{"uid": "A", "kind": "rocket"}]), "steps[0].kind", "unknown variant"),
+        (json!([{"uid": "A", "api_url": "http://169.254.169.254/latest"}]), "steps[0].api_url", "step_service_hosts"),
     ];
     for (steps, field, detail) in cases {
         let (status, body) = app.put("/pipelines/bad", Some(&token), &json!({ "steps": steps })).await;
@@ -293,7 +298,13 @@ async fn a_step_that_does_not_finish_in_time_fails_saying_so_and_is_cancelled_on
 
 #[tokio::test]
 async fn pipelines_are_listed_newest_first_by_page_and_by_state() {
-    let app = TestApp::builder().configure(|config| config.pipelines.engine = false).spawn().await;
+    let app = TestApp::builder()
+        .configure(|config| {
+            config.pipelines.engine = false;
+            config.pipelines.step_service_hosts = vec![MOCK_SERVICE_HOST.to_owned()];
+        })
+        .spawn()
+        .await;
     let token = app.token(&[MANAGE]).await;
     for index in 0..3 {
         let definition = json!({"steps": [{"uid": "A", "api_url": "http://127.0.0.1:9/steps"}]});
@@ -319,6 +330,7 @@ async fn two_apis_on_one_database_run_fifty_pipelines_and_create_no_step_twice()
             config.pipelines.poll_initial_secs = 0.02;
             config.pipelines.poll_max_secs = 0.1;
             config.pipelines.interval_secs = 0.5;
+            config.pipelines.step_service_hosts = vec![MOCK_SERVICE_HOST.to_owned()];
         })
         .sharing_database_of(&first)
         .spawn()
@@ -427,6 +439,9 @@ async fn audit_verify_accepts_the_log_and_names_an_edited_entry() {
 
 /// `shipit-api serve` on `database`, its engine fast, its step leases short.
 fn serve(database: &shipit_api::testing::TestDatabase, dir: &std::path::Path) -> (std::process::Child, String) {
+    // A list is set in the file (shipit.toml in the working directory).
+    let settings = format!("[pipelines]\nstep_service_hosts = [\"{MOCK_SERVICE_HOST}\"]\n");
+    std::fs::write(dir.join("shipit.toml"), settings).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shipit-api"))
         .args(["--database-url", &database.url(), "serve", "--listen", "127.0.0.1:0"])
         .current_dir(dir)

@@ -84,7 +84,7 @@ pub async fn create(
 ) -> Result<(Created, ServiceStepRow), StepError> {
     definition::check_pipeline_uid(uid)
         .map_err(|error| StepError::Invalid { field: error.field, detail: error.detail })?;
-    definition::check_builtin(service, parameters, &state.bots)
+    definition::check_builtin(service, parameters, super::known(state))
         .map_err(|error| StepError::Invalid { field: error.field, detail: error.detail })?;
     let json = Value::Object(parameters.clone());
     let mut client = state.pool.get().await?;
