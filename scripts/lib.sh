@@ -150,11 +150,11 @@ http_put_json() {
     [ "${status:0:1}" = 2 ]
 }
 
-# Waits until the API at $1 answers its heartbeat, for at most $2 seconds.
 sample_loaded() { # API_URL: the API holds runs of the sample data
     http_get "${1%/}/runs?limit=200" | grep -q '"SAMPLE"'
 }
 
+# Waits until the API at $1 answers its heartbeat, for at most $2 seconds.
 wait_for_api() { # URL SECONDS [PID]: fails at once when the process PID has ended
     local _
     for _ in $(seq 1 "$2"); do

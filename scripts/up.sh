@@ -54,13 +54,15 @@ revoke_sample_tokens() {
     "$bin/shipit-api" token list 2>/dev/null | awk '$2 == "sample-data" && $3 == "active" { print $1 }' |
         while read -r id; do "$bin/shipit-api" token revoke "$id" >/dev/null 2>&1; done
 }
-if [ "$sample" != 0 ] && ! sample_loaded "$local_url"; then
-    revoke_sample_tokens
-    token=$("$bin/shipit-api" token create --name sample-data --scope 'project:shipit:*' --expires 1h | tail -n 1)
-    bash scripts/sample.sh "$local_url" "$token" "$bin"
-    revoke_sample_tokens
-elif [ "$sample" != 0 ]; then
-    say "the sample data is loaded already"
+if [ "$sample" != 0 ]; then
+    if sample_loaded "$local_url"; then
+        say "the sample data is loaded already"
+    else
+        revoke_sample_tokens
+        token=$("$bin/shipit-api" token create --name sample-data --scope 'project:shipit:*' --expires 1h | tail -n 1)
+        bash scripts/sample.sh "$local_url" "$token" "$bin"
+        revoke_sample_tokens
+    fi
 fi
 say "dashboard:  $local_url/ui/   (sign in with a token: shipit-api token create; to sign off: shipit-api user create)"
 say "the API:    $local_url/"

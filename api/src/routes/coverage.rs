@@ -341,7 +341,7 @@ async fn find_report(
     let Some(changeset) = changeset else {
         return db::coverage::newest_report(&state.pool, repository, suite, platform)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no coverage report for {repository} ({suite}, {platform})")));
+            .ok_or_else(|| no_report(repository, suite, platform));
     };
     if !is_revision(changeset) {
         return Err(ApiError::invalid_field("changeset", "a changeset is 12 to 40 hexadecimal digits"));
@@ -352,7 +352,7 @@ async fn find_report(
     // Without any report to answer, the pushlog is not asked: a reader naming any repository
     // would otherwise make the API ask hg.mozilla.org about it.
     if db::coverage::newest_report(&state.pool, repository, suite, platform).await?.is_none() {
-        return Err(ApiError::not_found(format!("no coverage report for {repository} ({suite}, {platform})")));
+        return Err(no_report(repository, suite, platform));
     }
     let push_id = state
         .pushes
@@ -364,6 +364,11 @@ async fn find_report(
             "no coverage report at or after push {push_id} of {repository} ({suite}, {platform})"
         ))
     })
+}
+
+/// 404: the repository has no report for this suite and platform.
+fn no_report(repository: &str, suite: &str, platform: &str) -> ApiError {
+    ApiError::not_found(format!("no coverage report for {repository} ({suite}, {platform})"))
 }
 
 fn is_revision(text: &str) -> bool {

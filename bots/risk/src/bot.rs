@@ -51,7 +51,8 @@ impl Bot for RiskBot {
         let repository = settings.repository(&self.repository)?.clone();
         let local = prepare_repository(settings, &repository).await?;
         let model = Model::load(&settings.model)?;
-        context.progress(0, self.revisions.len() as i64, "scoring", Map::new()).await;
+        let total = self.revisions.len() as i64;
+        context.progress(0, total, "scoring", Map::new()).await;
 
         let scored = {
             let (local, revisions, settings, model) =
@@ -83,7 +84,6 @@ impl Bot for RiskBot {
             inserted += result.inserted;
             updated += result.updated;
         }
-        let total = self.revisions.len() as i64;
         context.progress(total, total, "scored and uploaded", Map::new()).await;
         counts.insert("inserted".into(), inserted.into());
         counts.insert("updated".into(), updated.into());
